@@ -1,0 +1,38 @@
+# One-stop set-up: `make demo` and `make test` build everything they need on a fresh machine.
+PYTHON_VERSION := $(shell cat .python-version)
+PYENV_ROOT ?= $(HOME)/.pyenv
+PY310 := $(firstword $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_VERSION)/bin/python3.10) $(shell command -v python3.10 2>/dev/null))
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Runtime dependencies of lava-dl that its --no-deps install leaves out.
+LAVA_DL_EXTRAS := "opencv-python-headless>=4.8,<4.12" "pillow>=10,<11" "ninja>=1.10" "numpy>=1.24,<2"
+
+.PHONY: venv demo test clean help
+
+help:
+	@echo "make demo   build .venv (Python $(PYTHON_VERSION)), build AV-Digits, train, evaluate -> runs/demo/"
+	@echo "make test   build .venv and run the test suite"
+	@echo "make clean  remove .venv and runs/"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -n "$(PY310)" || { echo "error: Python $(PYTHON_VERSION) not found (pyenv install $(PYTHON_VERSION))"; exit 2; }
+	$(PY310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps "lava-dl==0.6.0"
+	$(PY) -m pip install --quiet $(LAVA_DL_EXTRAS)
+	$(PY) -c "import lava.magma, lava.lib.dl.netx, snntorch, norse, nir, onnxruntime; print('environment ok')"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/taaf demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

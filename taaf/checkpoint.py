@@ -1,0 +1,80 @@
+"""Checkpoints: weights + typed configs, loadable with ``torch.load(weights_only=True)``.
+
+Layout (a plain dict of tensors and JSON-able values, nothing pickled beyond that):
+    format: "taaf-checkpoint", version: 1,
+    model_config / train_config / data_spec: dataclass dicts (see taaf.config / taaf.data),
+    state_dict: the model's tensors, summary: small JSON-able facts (e.g. selected epoch).
+Any failure to read one becomes a :class:`CheckpointError` naming the file and the reason.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from taaf.config import ModelConfig, TrainConfig, from_dict, to_dict
+from taaf.data import DataSpec
+from taaf.data.cache import atomic_write_bytes
+from taaf.errors import CheckpointError, ConfigError
+from taaf.model.network import AVSpikingNet
+
+FORMAT = "taaf-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model: AVSpikingNet
+    model_config: ModelConfig
+    train_config: TrainConfig
+    data_spec: DataSpec
+    summary: dict
+
+
+def save_checkpoint(path: Path, model: AVSpikingNet, train_config: TrainConfig, data_spec: DataSpec,
+                    summary: dict | None = None) -> None:
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": to_dict(model.config),
+        "train_config": to_dict(train_config),
+        "data_spec": to_dict(data_spec),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "summary": summary or {},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason[:160]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a TAAF checkpoint (no '{FORMAT}' header)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} is not supported (expected {VERSION})")
+    try:
+        model_config = from_dict(ModelConfig, payload["model_config"])
+        train_config = from_dict(TrainConfig, payload["train_config"])
+        data_spec = from_dict(DataSpec, payload["data_spec"])
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: invalid configuration ({exc})") from None
+    model = AVSpikingNet(model_config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not match the stored configuration ({first[:160]})") from None
+    model.to(device).eval()
+    return Checkpoint(model, model_config, train_config, data_spec, dict(payload.get("summary", {})))

@@ -1,0 +1,219 @@
+"""The ``taaf`` command: build data, train, evaluate, and run the end-to-end demo.
+
+Every subcommand turns user errors (bad files, flags, data roots) into one line on stderr and
+exit code 2; see :mod:`taaf.errors`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from taaf.errors import TaafError
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    _quiet_library_warnings()
+    try:
+        return int(args.handler(args) or 0)
+    except TaafError as exc:
+        print(f"taaf {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from taaf.config import METHODS
+    from taaf.data import DATASETS, PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="taaf",
+        description="Multimodal spiking networks with Temporal Attention-guided Adaptive Fusion (TAAF).",
+        epilog="Start with 'taaf demo', or: taaf data -> taaf train -> taaf eval. "
+               "Each subcommand has --help.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("data")
+        g.add_argument("--dataset", choices=DATASETS, default="av-digits",
+                       help="av-digits is built offline from real data; crema-d/ave need --root")
+        g.add_argument("--preset", choices=sorted(PRESETS), default="audio-dominant",
+                       help="AV-Digits imbalance setting (which modality is degraded)")
+        g.add_argument("--steps", type=int, default=16, metavar="T", help="SNN time steps per sample")
+        g.add_argument("--data-seed", type=int, default=0, help="seed of the data splits and degradation")
+        g.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
+        g.add_argument("--image-size", type=int, default=32, help="CREMA-D / AVE frame size")
+
+    p = sub.add_parser("data", help="build (or check) a data set and print its summary",
+                       description="Build AV-Digits (cached under the user cache dir) or check a "
+                                   "CREMA-D / AVE root, and print split sizes and unimodal settings.")
+    data_options(p)
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(handler=cmd_data)
+
+    p = sub.add_parser("train", help="train a model and write checkpoint, metrics and plots",
+                       description="Train TAAF or a baseline. Writes OUT/model.pt, OUT/metrics.json, "
+                                   "OUT/training_curves.png (and OUT/attention.png for TAAF).")
+    data_options(p)
+    p.add_argument("--fusion", choices=METHODS, default="taaf",
+                   help="taaf (attention fusion + balanced loss), concat (sum fusion), ogm-ge")
+    p.add_argument("--seed", type=int, default=0, help="training seed (same seed, same machine -> same metrics)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--out", required=True, help="output folder")
+    t = p.add_argument_group("training")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    t.add_argument("--gamma", type=float, default=0.5, help="TAAF learning-rate modulation strength")
+    t.add_argument("--step-loss-weight", type=float, default=0.5, help="TAAF per-step loss lambda (0 = off)")
+    t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
+    t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
+    t.add_argument("--ogm-alpha", type=float, default=0.5, help="OGM-GE modulation strength")
+    t.add_argument("--no-ge-noise", action="store_true", help="OGM without the GE noise term")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="fused, audio-only and visual-only accuracy of a checkpoint",
+                       description="Rebuild the checkpoint's data set and print accuracy on a split.")
+    p.add_argument("checkpoint", help="a model.pt written by 'taaf train'")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("demo", help="the end-to-end demo on AV-Digits (what 'make demo' runs)",
+                       description="Build AV-Digits, train TAAF, evaluate, save checkpoint and plots under OUT.")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def _quiet_library_warnings() -> None:
+    """Third-party deprecation chatter is not the user's business on a normal run."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*requires_grad=True to a scalar.*")
+
+
+def _data_spec(args):
+    from taaf.data import PRESETS, DataSpec
+
+    return DataSpec(dataset=args.dataset, n_steps=args.steps, seed=args.data_seed, preset=args.preset,
+                    degradation=PRESETS[args.preset], root=args.root, image_size=args.image_size)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TaafError("--device cuda requested but no CUDA device is available")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise TaafError(f"unknown device {name!r} (auto, cpu or cuda)")
+    return name
+
+
+def _output_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TaafError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    probe = out / ".write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise TaafError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
+    return out
+
+
+def cmd_data(args) -> int:
+    from taaf.data import load_dataset
+    from taaf.data.avdigits import AVDigitsConfig, build_av_digits
+
+    spec = _data_spec(args)
+    manifest = None
+    if spec.dataset == "av-digits":
+        dataset, manifest = build_av_digits(AVDigitsConfig(spec.seed, spec.n_steps, spec.degradation))
+    else:
+        dataset = load_dataset(spec)
+    if args.json:
+        print(json.dumps(manifest or {"dataset": spec.dataset, "root": spec.root}, indent=2))
+        return 0
+    print(f"{dataset.name}: {len(dataset.train.class_names)} classes, T = {dataset.train.n_steps} steps")
+    print(f"  audio  [T, F] = {list(dataset.train.audio.shape[1:])}   image [C, H, W] = {list(dataset.train.image_shape)}")
+    for name in ("train", "val", "test"):
+        print(f"  {name:5s} {len(dataset.split(name)):6d} samples")
+    if spec.dataset == "av-digits":
+        print(f"  preset {spec.preset}: {asdict(spec.degradation)}")
+        from taaf.data.cache import cache_dir
+
+        print(f"  cached in {cache_dir('av-digits')} (key {manifest['key']})")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from taaf.config import TrainConfig
+    from taaf.data import load_dataset
+    from taaf.training.trainer import model_config_for
+    from taaf.workflow import train_and_save
+
+    out = _output_dir(args.out)
+    spec = _data_spec(args)
+    cfg = TrainConfig(
+        method=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer, seed=args.seed, gamma=args.gamma, modulate_lr=not args.no_lr_modulation,
+        step_loss_weight=args.step_loss_weight, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
+    )
+    data = load_dataset(spec)
+    model_cfg = model_config_for(data, cfg)
+    if args.no_time_warp:
+        model_cfg = replace(model_cfg, time_warp=False)
+    train_and_save(data, spec, cfg, model_cfg, out, device=_device(args.device), progress=not args.quiet)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from taaf.workflow import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, args.split, device=_device(args.device))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['checkpoint']}: {report['method']} on {report['dataset']} ({report['preset']}), T = {report['steps']}")
+    print(f"{report['split']} split, {report['samples']} samples")
+    for key in ("fused", "audio", "visual"):
+        print(f"  {key:7s} accuracy {report[key]:.4f}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from taaf.workflow import run_demo
+
+    start = time.perf_counter()
+    run_demo(_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=_device("auto"))
+    print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Data sets, all returned as :class:`~taaf.data.base.MultimodalDataset`.
+
+:class:`DataSpec` says which data a model was trained on; it is stored in every checkpoint so
+``taaf eval`` can rebuild exactly the same splits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from taaf.data.avdigits import DEFAULT_PRESET, PRESETS, AVDigitsConfig, Degradation, load_av_digits
+from taaf.data.base import MultimodalDataset, MultimodalSplit
+from taaf.errors import ConfigError
+
+DATASETS = ("av-digits", "crema-d", "ave")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str = "av-digits"
+    n_steps: int = 16
+    seed: int = 0
+    preset: str = DEFAULT_PRESET  # AV-Digits: which Degradation preset ("custom" if edited)
+    degradation: Degradation = field(default_factory=lambda: PRESETS[DEFAULT_PRESET])
+    root: str = ""  # CREMA-D / AVE: the data root in its standard layout
+    image_size: int = 32  # CREMA-D / AVE: frames are resized to image_size x image_size
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r} (choose from {', '.join(DATASETS)})")
+        if self.dataset != "av-digits" and not self.root:
+            raise ConfigError(f"{self.dataset} needs --root, the folder holding its files")
+        if self.n_steps < 1:
+            raise ConfigError("n_steps must be >= 1")
+
+
+def load_dataset(spec: DataSpec) -> MultimodalDataset:
+    if spec.dataset == "av-digits":
+        return load_av_digits(AVDigitsConfig(seed=spec.seed, n_steps=spec.n_steps, degradation=spec.degradation))
+    if spec.dataset == "crema-d":
+        from taaf.data.crema_d import load_crema_d
+
+        return load_crema_d(Path(spec.root), n_steps=spec.n_steps, image_size=spec.image_size, seed=spec.seed)
+    from taaf.data.ave import load_ave
+
+    return load_ave(Path(spec.root), n_steps=spec.n_steps, image_size=spec.image_size, seed=spec.seed)
+
+
+__all__ = ["DataSpec", "DATASETS", "PRESETS", "Degradation", "MultimodalDataset", "MultimodalSplit", "load_dataset"]

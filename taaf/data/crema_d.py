@@ -1,0 +1,194 @@
+"""CREMA-D in the preprocessed layout of OGM-GE (CVPR 2022).
+
+Layout under ``root``::
+
+    train.csv, test.csv            lines ``clip_id,LABEL`` (``1001_DFA_ANG_XX,ANG``);
+                                   an optional header line is skipped
+    AudioWAV/<clip_id>.wav         the original CREMA-D recordings (any rate, mono or stereo)
+    Image-01-FPS/<clip_id>/*.jpg   frames extracted at 1 fps
+
+Audio follows OGM-GE's ``CramedDataset``: resample to 22050 Hz, tile to 3 s, clip to [-1, 1],
+log-magnitude STFT (512 / 353); the spectrogram is then averaged into ``n_steps`` frames.
+OGM-GE has no validation split; here it is a seeded, stratified hold-out from ``train.csv``.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from taaf.data.base import MultimodalDataset, MultimodalSplit, resample_frames
+from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio, tile_to_length
+from taaf.errors import ConfigError, DataError
+
+#: OGM-GE's ``class_dict`` order: {'NEU':0, 'HAP':1, 'SAD':2, 'FEA':3, 'DIS':4, 'ANG':5}.
+CREMA_D_CLASSES: tuple[str, ...] = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
+AUDIO_DIR = "AudioWAV"
+FRAME_DIR = "Image-01-FPS"
+N_FFT = 512
+HOP = 353
+
+# Actor_Sentence_Emotion_Level; used only to tell a header line from a data line.
+_CLIP_ID = re.compile(r"^\d{4}_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}$")
+
+
+@dataclass(frozen=True)
+class CremaClip:
+    """One parsed line of ``train.csv`` / ``test.csv``."""
+
+    clip_id: str
+    label: int
+
+
+def load_crema_d(
+    root: Path,
+    n_steps: int,
+    image_size: int = 32,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    audio_seconds: float = 3.0,
+    sample_rate: int = 22050,
+    n_frames: int = 3,
+    grayscale: bool = True,
+) -> MultimodalDataset:
+    """Load CREMA-D as train / val / test :class:`MultimodalSplit` arrays.
+
+    ``val`` is a stratified ``val_fraction`` of ``train.csv`` chosen with ``seed`` (the same
+    seed always gives the same split). Images average ``n_frames`` evenly spaced frames.
+    """
+    root = check_root(root, "CREMA-D")
+    train_clips = read_crema_split(root / "train.csv")
+    test_clips = read_crema_split(root / "test.csv")
+    train_idx, val_idx = stratified_holdout(
+        np.array([c.label for c in train_clips], dtype=np.int64), val_fraction, seed
+    )
+
+    def load_clip(clip: CremaClip) -> tuple[np.ndarray, np.ndarray]:
+        samples = _clip_audio(root / AUDIO_DIR / f"{clip.clip_id}.wav", sample_rate, audio_seconds)
+        audio = resample_frames(log_spectrogram(samples, N_FFT, HOP), n_steps)
+        image = read_frames(root / FRAME_DIR / clip.clip_id, n_frames, image_size, grayscale)
+        return audio, image
+
+    shapes = SplitShapes(n_steps, N_FFT // 2 + 1, (1 if grayscale else 3, image_size, image_size))
+
+    def build(name: str, clips: Sequence[CremaClip]) -> MultimodalSplit:
+        ids = [c.clip_id for c in clips]
+        labels = [c.label for c in clips]
+        samples = [load_clip(c) for c in clips]
+        return stack_split(name, ids, labels, samples, CREMA_D_CLASSES, shapes)
+
+    return MultimodalDataset(
+        train=build("train", [train_clips[i] for i in train_idx]),
+        val=build("val", [train_clips[i] for i in val_idx]),
+        test=build("test", test_clips),
+        name="crema_d",
+    )
+
+
+def _clip_audio(wav: Path, sample_rate: int, seconds: float) -> np.ndarray:
+    """OGM-GE's CREMA-D waveform: resampled, tiled to ``seconds``, clipped to [-1, 1]."""
+    rate, samples = read_wav(wav)
+    samples = resample_audio(samples, rate, sample_rate)
+    if samples.size == 0:
+        raise DataError(f"wav file {wav} is too short to resample to {sample_rate} Hz")
+    samples = tile_to_length(samples, int(round(seconds * sample_rate)))
+    return np.clip(samples, -1.0, 1.0)
+
+
+def read_crema_split(path: Path) -> list[CremaClip]:
+    """Parse ``clip_id,LABEL`` lines; a first line that is not a CREMA-D clip is a header."""
+    if not path.is_file():
+        raise DataError(f"missing CREMA-D split file {path}")
+    clips: list[CremaClip] = []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            row = [field.strip() for field in row]
+            if not any(row):
+                continue
+            if not clips and _is_header(row):
+                continue
+            clips.append(_parse_crema_row(row, path, line_no))
+    return clips
+
+
+def _is_header(row: list[str]) -> bool:
+    return len(row) == 2 and row[1] not in CREMA_D_CLASSES and not _CLIP_ID.match(row[0])
+
+
+def _parse_crema_row(row: list[str], path: Path, line_no: int) -> CremaClip:
+    if len(row) != 2 or not row[0] or not row[1]:
+        raise DataError(f"{path}:{line_no}: expected 'clip_id,LABEL', got {','.join(row)!r}")
+    clip_id, label = row
+    if label not in CREMA_D_CLASSES:
+        known = ", ".join(CREMA_D_CLASSES)
+        raise DataError(f"{path}:{line_no}: unknown label {label!r} (expected one of {known})")
+    if "/" in clip_id or "\\" in clip_id:
+        raise DataError(f"{path}:{line_no}: clip id {clip_id!r} must not contain a path separator")
+    return CremaClip(clip_id, CREMA_D_CLASSES.index(label))
+
+
+# --- helpers shared with the AVE loader -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitShapes:
+    """Per-sample array shapes, needed to build a correctly shaped split with zero samples."""
+
+    n_steps: int
+    n_features: int
+    image: tuple[int, int, int]
+
+
+def check_root(root: Path | str, dataset: str) -> Path:
+    """The data root as a Path, or a DataError naming it when it is not a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{dataset} root {root} does not exist or is not a folder")
+    return root
+
+
+def stratified_holdout(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (keep, held_out), holding out ``fraction`` of each class.
+
+    Stratified so that small classes still appear in validation: every class with at least two
+    samples gives at least one and keeps at least one. Both index arrays are sorted, and the
+    result depends only on ``labels``, ``fraction`` and ``seed``.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = int(round(fraction * len(members)))
+        if fraction > 0 and len(members) >= 2:
+            k = min(max(k, 1), len(members) - 1)
+        held.append(rng.permutation(members)[:k])
+    held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+    keep = np.setdiff1d(np.arange(len(labels)), held_out)
+    return keep.astype(np.int64), held_out.astype(np.int64)
+
+
+def stack_split(
+    name: str,
+    ids: Sequence[str],
+    labels: Sequence[int],
+    samples: Sequence[tuple[np.ndarray, np.ndarray]],
+    class_names: tuple[str, ...],
+    shapes: SplitShapes,
+) -> MultimodalSplit:
+    """Stack per-clip (audio [T, F], image [C, H, W]) pairs into one split."""
+    audio = np.empty((len(samples), shapes.n_steps, shapes.n_features), dtype=np.float32)
+    image = np.empty((len(samples), *shapes.image), dtype=np.float32)
+    for i, (a, im) in enumerate(samples):
+        audio[i], image[i] = a, im
+    return MultimodalSplit(
+        audio, image, np.asarray(labels, dtype=np.int64).reshape(-1), class_names, name, tuple(ids)
+    )

@@ -1,0 +1,62 @@
+"""Accuracy of a model on a split: fused, audio-only and visual-only (the modality's own
+evidence readout, see :mod:`taaf.model.host`)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from taaf.data.base import MultimodalSplit
+from taaf.model.network import AVSpikingNet
+
+
+@dataclass(frozen=True)
+class Accuracies:
+    fused: float
+    audio: float
+    visual: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    fused: np.ndarray
+    audio: np.ndarray
+    visual: np.ndarray
+    labels: np.ndarray
+    alpha: np.ndarray  # [N, T]
+    beta: np.ndarray  # [N, T, M]
+
+    def accuracies(self) -> Accuracies:
+        return Accuracies(*(float((p == self.labels).mean()) for p in (self.fused, self.audio, self.visual)))
+
+
+def split_tensors(split: MultimodalSplit, device: torch.device | str = "cpu"):
+    return (torch.from_numpy(split.audio).to(device), torch.from_numpy(split.image).to(device),
+            torch.from_numpy(split.labels).to(device))
+
+
+@torch.no_grad()
+def predict(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) -> Predictions:
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    audio, image, labels = split_tensors(split, device)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("fused", "audio", "visual", "alpha", "beta")}
+    for start in range(0, len(split), batch_size):
+        out = model(audio[start:start + batch_size], image[start:start + batch_size])
+        parts["fused"].append(out.logits.argmax(-1).cpu().numpy())
+        parts["audio"].append(out.audio_logits.argmax(-1).cpu().numpy())
+        parts["visual"].append(out.visual_logits.argmax(-1).cpu().numpy())
+        parts["alpha"].append(out.alpha.cpu().numpy())
+        parts["beta"].append(out.beta.cpu().numpy())
+    model.train(was_training)
+    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+    return Predictions(labels=split.labels, **cat)
+
+
+def evaluate(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) -> Accuracies:
+    return predict(model, split, batch_size).accuracies()

@@ -1,0 +1,72 @@
+"""Spiking encoders, one per modality. Every layer is a synapse group (Linear or Conv2d)
+followed by a LIF population: the unit a Loihi core implements and NIR can describe.
+
+Encoders are run layer by layer over all T steps (valid because they are feed-forward), which
+is several times faster than stepping the whole network per time step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from taaf.config import AudioEncoderConfig, NeuronConfig, VisualEncoderConfig
+from taaf.model.neurons import LIFLayer
+
+
+@dataclass
+class Trace:
+    """Spikes of every LIF layer of an encoder, [B, T, ...] each, in layer order."""
+
+    spikes: list[torch.Tensor]
+
+
+class AudioEncoder(nn.Module):
+    """MFCC frame per step -> Linear -> LIF -> ... ; the first layer sees analog input (MACs)."""
+
+    def __init__(self, cfg: AudioEncoderConfig, neuron: NeuronConfig):
+        super().__init__()
+        sizes = (cfg.in_features, *cfg.hidden)
+        self.synapses = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.neurons = nn.ModuleList(LIFLayer(neuron) for _ in cfg.hidden)
+        self.out_features = cfg.hidden[-1]
+
+    def forward(self, audio: torch.Tensor) -> Trace:
+        x, spikes = audio, []
+        for syn, lif in zip(self.synapses, self.neurons):
+            x = lif(syn(x))
+            spikes.append(x)
+        return Trace(spikes)
+
+
+class VisualEncoder(nn.Module):
+    """Static image presented at every step -> strided Conv2d + LIF layers -> Linear + LIF."""
+
+    def __init__(self, cfg: VisualEncoderConfig, neuron: NeuronConfig):
+        super().__init__()
+        c, h, w = cfg.in_shape
+        convs, pad = [], cfg.kernel_size // 2
+        for out_c, stride in zip(cfg.channels, cfg.strides):
+            convs.append(nn.Conv2d(c, out_c, cfg.kernel_size, stride=stride, padding=pad))
+            h = (h + 2 * pad - cfg.kernel_size) // stride + 1
+            w = (w + 2 * pad - cfg.kernel_size) // stride + 1
+            c = out_c
+        self.convs = nn.ModuleList(convs)
+        self.fc = nn.Linear(c * h * w, cfg.hidden)
+        self.neurons = nn.ModuleList(LIFLayer(neuron) for _ in range(len(convs) + 1))
+        self.out_features = cfg.hidden
+
+    def forward(self, image: torch.Tensor, n_steps: int) -> Trace:
+        batch = image.shape[0]
+        # The first layer's input is the same at every step, so its current is computed once.
+        current = self.convs[0](image).unsqueeze(1).expand(-1, n_steps, -1, -1, -1)
+        spikes = [self.neurons[0](current)]
+        for conv, lif in zip(self.convs[1:], self.neurons[1:-1]):
+            flat = spikes[-1].reshape(batch * n_steps, *spikes[-1].shape[2:])
+            out = conv(flat)
+            current = out.reshape(batch, n_steps, *out.shape[1:])
+            spikes.append(lif(current))
+        flat = spikes[-1].reshape(batch, n_steps, -1)
+        spikes.append(self.neurons[-1](self.fc(flat)))
+        return Trace(spikes)

@@ -1,0 +1,70 @@
+"""The host-side head: the only part of the network that does not run on the chip.
+
+Everything before it is synapses and neurons. What is left is O(T * M * C) arithmetic on the
+readouts the chip streams out: two softmaxes and a weighted sum. Keeping it in one small
+module (no parameters) is what lets the exporter cut the network into chip and host parts.
+
+TAAF:    beta[t, m] = softmax_m(s[t, m])        modality scores
+         alpha[t]   = softmax_t(e[t])           temporal scores
+         z[t]       = sum_m beta[t, m] * z_m[t] per-step class evidence
+         logits     = sum_t alpha[t] * z[t]
+concat:  z[t] = z_audio[t] + z_visual[t], logits = mean_t z[t]
+Unimodal logits (both heads): mean_t z_m[t], the modality's own evidence (OGM-GE's convention
+of reading a modality's share of the fused classifier).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Readouts:
+    """What the chip streams to the host, per step. Shapes [B, T, ...]."""
+
+    audio: torch.Tensor  # z_audio [B, T, C]
+    visual: torch.Tensor  # z_visual [B, T, C]
+    modality_scores: torch.Tensor | None = None  # s [B, T, M]  (TAAF only)
+    temporal_scores: torch.Tensor | None = None  # e [B, T]     (TAAF only)
+
+
+@dataclass
+class HeadOutput:
+    logits: torch.Tensor  # [B, C]
+    step_logits: torch.Tensor  # [B, T, C]
+    audio_logits: torch.Tensor  # [B, C]
+    visual_logits: torch.Tensor  # [B, C]
+    alpha: torch.Tensor  # [B, T]     temporal attention (uniform for concat)
+    beta: torch.Tensor  # [B, T, M]  modality attention (0.5 / 0.5 for concat)
+    modality_step_logits: tuple[torch.Tensor, ...]  # z_m [B, T, C] per modality, chip readouts
+
+
+class HostHead(nn.Module):
+    def __init__(self, fusion: str):
+        super().__init__()
+        self.fusion = fusion
+
+    def forward(self, r: Readouts) -> HeadOutput:
+        evidence = torch.stack([r.audio, r.visual], dim=2)  # [B, T, M, C]
+        batch, steps = r.audio.shape[:2]
+        if self.fusion == "taaf":
+            beta = torch.softmax(r.modality_scores, dim=-1)
+            alpha = torch.softmax(r.temporal_scores, dim=1)
+            step_logits = (beta.unsqueeze(-1) * evidence).sum(dim=2)
+            logits = (alpha.unsqueeze(-1) * step_logits).sum(dim=1)
+        else:
+            step_logits = evidence.sum(dim=2)
+            logits = step_logits.mean(dim=1)
+            alpha = torch.full((batch, steps), 1.0 / steps, device=logits.device)
+            beta = torch.full((batch, steps, 2), 0.5, device=logits.device)
+        return HeadOutput(
+            logits=logits,
+            step_logits=step_logits,
+            audio_logits=r.audio.mean(dim=1),
+            visual_logits=r.visual.mean(dim=1),
+            alpha=alpha,
+            beta=beta,
+            modality_step_logits=(r.audio, r.visual),
+        )

@@ -1,0 +1,104 @@
+"""The audio-visual SNN: encoders -> time-warp -> fusion (chip) -> host head.
+
+``chip(audio, image)`` is everything with synapses, i.e. what the exporter writes to NIR;
+``head`` is the host part. ``forward`` = head(chip(...)).
+
+TAAF fusion (on chip, per step t):
+    a~, v~ = warp_a(a), warp_v(v)                 delayed, weighted synapses
+    h[t]   = LIF(W_a a~[t] + W_v v~[t] + b)       fused spiking layer: two synapse groups, fan-in
+    z_m[t] = U_m m~[t] + c_m                      per-modality class evidence
+    s[t]   = G h[t] + g,  e[t] = q h[t] + q0      modality and temporal score logits
+Concat fusion: z_m[t] only (the fused classifier split per modality).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from taaf.config import MODALITIES, ModelConfig
+from taaf.model.encoders import AudioEncoder, VisualEncoder
+from taaf.model.host import HeadOutput, HostHead, Readouts
+from taaf.model.neurons import LIFLayer
+from taaf.model.timewarp import TimeWarp
+
+
+@dataclass
+class ChipOutput:
+    readouts: Readouts
+    spikes: dict[str, torch.Tensor] = field(default_factory=dict)  # layer name -> [B, T, ...]
+
+
+class TAAFFusion(nn.Module):
+    def __init__(self, audio_features: int, visual_features: int, cfg: ModelConfig):
+        super().__init__()
+        self.audio_synapses = nn.Linear(audio_features, cfg.fused_hidden)
+        self.visual_synapses = nn.Linear(visual_features, cfg.fused_hidden, bias=False)
+        self.neurons = LIFLayer(cfg.neuron)
+        self.modality_score = nn.Linear(cfg.fused_hidden, len(MODALITIES))
+        self.temporal_score = nn.Linear(cfg.fused_hidden, 1)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor):
+        fused = self.neurons(self.audio_synapses(audio) + self.visual_synapses(visual))
+        return fused, self.modality_score(fused), self.temporal_score(fused).squeeze(-1)
+
+
+class AVSpikingNet(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.audio_encoder = AudioEncoder(cfg.audio, cfg.neuron)
+        self.visual_encoder = VisualEncoder(cfg.visual, cfg.neuron)
+        fa, fv = self.audio_encoder.out_features, self.visual_encoder.out_features
+        self.audio_warp = TimeWarp(fa, cfg.max_delay) if cfg.time_warp else None
+        self.visual_warp = TimeWarp(fv, cfg.max_delay) if cfg.time_warp else None
+        self.audio_evidence = nn.Linear(fa, cfg.n_classes)
+        self.visual_evidence = nn.Linear(fv, cfg.n_classes)
+        self.fusion = TAAFFusion(fa, fv, cfg) if cfg.fusion == "taaf" else None
+        self.head = HostHead(cfg.fusion)
+        self._scale_initial_synapses(cfg.init_gain)
+
+    @torch.no_grad()
+    def _scale_initial_synapses(self, gain: float) -> None:
+        spiking = [self.audio_encoder.synapses, self.visual_encoder.convs, self.visual_encoder.fc]
+        if self.fusion is not None:
+            spiking += [self.fusion.audio_synapses, self.fusion.visual_synapses]
+        for module in spiking:
+            for name, p in module.named_parameters():
+                if name.endswith("weight"):
+                    p.mul_(gain)
+
+    def chip(self, audio: torch.Tensor, image: torch.Tensor, record: bool = False) -> ChipOutput:
+        """audio [B, T, F], image [B, C, H, W] -> per-step readouts (and spikes if ``record``)."""
+        a_trace = self.audio_encoder(audio)
+        v_trace = self.visual_encoder(image, audio.shape[1])
+        a, v = a_trace.spikes[-1], v_trace.spikes[-1]
+        if self.audio_warp is not None:
+            a, v = self.audio_warp(a), self.visual_warp(v)
+        readouts = Readouts(audio=self.audio_evidence(a), visual=self.visual_evidence(v))
+        spikes: dict[str, torch.Tensor] = {}
+        if self.fusion is not None:
+            fused, readouts.modality_scores, readouts.temporal_scores = self.fusion(a, v)
+            spikes["fused"] = fused
+        if record:
+            spikes.update({f"audio{i}": s for i, s in enumerate(a_trace.spikes)})
+            spikes.update({f"visual{i}": s for i, s in enumerate(v_trace.spikes)})
+        return ChipOutput(readouts, spikes if record else {})
+
+    def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
+        return self.head(self.chip(audio, image).readouts)
+
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """Parameter groups for learning-rate modulation: each modality's encoder, warp and
+        evidence readout; everything else (fusion synapses, score readouts) is shared."""
+        groups = {
+            "audio": [*self.audio_encoder.parameters(), *self.audio_evidence.parameters()],
+            "visual": [*self.visual_encoder.parameters(), *self.visual_evidence.parameters()],
+        }
+        if self.audio_warp is not None:
+            groups["audio"] += list(self.audio_warp.parameters())
+            groups["visual"] += list(self.visual_warp.parameters())
+        owned = {id(p) for ps in groups.values() for p in ps}
+        groups["shared"] = [p for p in self.parameters() if id(p) not in owned]
+        return groups

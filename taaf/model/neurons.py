@@ -1,0 +1,46 @@
+"""LIF layers as used by every encoder: snnTorch ``Leaky``, reset to zero, no reset delay.
+
+These are the only settings NIR and Lava can represent (NIR has no delayed subtract reset), so
+the model is trained with the dynamics it will be deployed with. ``beta`` is one scalar per
+layer (Lava's LIF process shares du/dv/vth); the exporter expands it to per-neuron arrays.
+"""
+from __future__ import annotations
+
+import snntorch as snn
+import torch
+from torch import nn
+
+from taaf.config import NeuronConfig
+
+
+class LIFLayer(nn.Module):
+    """Runs a snnTorch Leaky population over time: currents [B, T, ...] -> spikes [B, T, ...]."""
+
+    def __init__(self, neuron: NeuronConfig):
+        super().__init__()
+        self.lif = snn.Leaky(
+            beta=torch.tensor(float(neuron.beta)),
+            threshold=float(neuron.threshold),
+            learn_beta=neuron.learn_beta,
+            reset_mechanism="zero",
+            reset_delay=False,
+        )
+
+    @property
+    def beta(self) -> float:
+        return float(self.lif.beta.detach().clamp(0, 1))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.lif.threshold)
+
+    def forward(self, currents: torch.Tensor, record_voltage: bool = False):
+        mem = torch.zeros_like(currents[:, 0])
+        spikes, voltages = [], []
+        for t in range(currents.shape[1]):
+            spk, mem = self.lif(currents[:, t], mem)
+            spikes.append(spk)
+            if record_voltage:
+                voltages.append(mem)
+        out = torch.stack(spikes, dim=1)
+        return (out, torch.stack(voltages, dim=1)) if record_voltage else out
