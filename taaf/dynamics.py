@@ -44,8 +44,8 @@ def lif_step(v: Array, current: Array, decay, threshold, v_reset=0.0, gain=1.0, 
     """
     v = decay * v + gain * current + bias
     fired = v > threshold
-    spikes = fired * 1.0 if not hasattr(fired, "to") else fired.to(v.dtype)
-    v = v * (1.0 - spikes) + v_reset * spikes
+    spikes = fired.to(v.dtype) if hasattr(fired, "to") else fired.astype(v.dtype)
+    v = v * (1 - spikes) + v_reset * spikes
     return v, spikes
 
 

@@ -20,7 +20,8 @@ from av_fixtures import (
 )
 from taaf.data.ave import AVE_CLASSES, load_ave
 from taaf.data.base import MultimodalDataset, MultimodalSplit
-from taaf.data.crema_d import CREMA_D_CLASSES, load_crema_d, stratified_holdout
+from taaf.data.crema_d import CREMA_D_CLASSES, load_crema_d
+from taaf.data.layout import stratified_holdout
 from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio
 from taaf.errors import ConfigError, DataError
 

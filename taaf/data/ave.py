@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from taaf.data.base import MultimodalDataset, MultimodalSplit, resample_frames
-from taaf.data.crema_d import SplitShapes, check_root, stack_split, stratified_holdout
+from taaf.data.layout import SplitShapes, check_root, stack_split, stratified_holdout
 from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio
 from taaf.errors import DataError
 

@@ -22,7 +22,11 @@ class TimeWarp(nn.Module):
         self.delay = nn.Parameter(torch.zeros(features))
 
     def clamped_delay(self) -> torch.Tensor:
-        return self.delay.clamp(0.0, float(self.max_delay))
+        """d in [0, max_delay]. Straight-through: the value is clamped but the gradient is not
+        cut at the bounds, otherwise d = 0 (the identity we start from) would never move
+        (torch.clamp has zero gradient at its bounds)."""
+        clamped = self.delay.clamp(0.0, float(self.max_delay))
+        return self.delay + (clamped - self.delay).detach()
 
     def taps(self) -> torch.Tensor:
         """Synaptic weight of each integer delay s = 0..max_delay+1, per channel: [S, F]."""

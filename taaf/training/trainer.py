@@ -10,8 +10,12 @@ Balancing per step:
 * concat: nothing (k = 1), importance logged as confidence scores for comparison
 
 Distributed: under ``torchrun`` (WORLD_SIZE > 1) each rank takes every world-th sample of the
-shuffled order, gradients are averaged by DistributedDataParallel, the balancing statistics are
-all-reduced so every rank applies the same coefficients, and rank 0 evaluates and writes.
+shuffled order (the < world samples left over are dropped, so all ranks run the same number of
+steps), gradients are averaged by DistributedDataParallel, the balancing statistics are
+all-reduced so every rank applies the same coefficients (and OGM-GE draws the same noise), the
+logged loss / accuracy are summed over ranks, and rank 0 evaluates and writes. The process group
+is destroyed on return when ``train`` created it. One step is :func:`train_step`, which the
+throughput benchmark times on its own.
 """
 from __future__ import annotations
 
@@ -82,14 +86,27 @@ def seed_everything(seed: int) -> None:
 
 
 class _Distributed:
-    """World size 1 unless launched by torchrun."""
+    """World size 1 unless launched by torchrun.
+
+    Owns the process group only when it created it: a caller that initialised its own group
+    (a test, a notebook) keeps it after ``train`` returns; otherwise ``close`` destroys it so
+    torchrun's workers exit without leaked gloo/NCCL state.
+    """
 
     def __init__(self, device: torch.device):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = 0
+        self.owns_group = False
+        self.device = device
         if self.world > 1:
+            if device.type == "cuda" and device.index is None:
+                # Every rank on cuda:0 would make NCCL fail; torchrun says which GPU is ours.
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+                self.owns_group = True
             self.rank = dist.get_rank()
 
     @property
@@ -97,29 +114,125 @@ class _Distributed:
         return self.rank == 0
 
     def mean(self, t: torch.Tensor) -> torch.Tensor:
+        return self.sum(t) / self.world if self.world > 1 else t
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
             t = t.clone()
             dist.all_reduce(t)
-            t /= self.world
         return t
+
+    def shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's every world-th sample of ``order``. The tail that does not divide evenly
+        is dropped (a different one each epoch, as the order is reshuffled): ranks with unequal
+        shards could run a different number of steps, and DDP would then wait forever for the
+        missing rank's gradients."""
+        usable = len(order) - len(order) % self.world
+        return order[:usable][self.rank::self.world]
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """DDP when distributed, else the model itself.
+
+        * find_unused_parameters=False: every parameter of every method (taaf, concat, ogm-ge,
+          with or without time-warp / per-step loss) receives a gradient each step (checked
+          by a backward pass per configuration), so the per-step graph search would be pure
+          cost; with it, DDP would also re-wrap the HeadOutput dataclass through its pytree
+          path, which does not look inside dataclasses.
+        * broadcast_buffers=False: the only buffers are constant LIF settings and snnTorch's
+          scratch membrane ``mem``, which LIFLayer overwrites at every forward; broadcasting
+          them would add a collective per step for nothing.
+        """
+        if self.world == 1:
+            return model
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=device_ids, find_unused_parameters=False, broadcast_buffers=False)
 
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
 
+    def close(self) -> None:
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self.owns_group = False
 
-def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | None = None,
-          device: str | torch.device = "cpu", progress: bool = True) -> TrainResult:
-    device = torch.device(device)
-    seed_everything(cfg.seed)
-    world = _Distributed(device)
-    model_cfg = model_cfg or model_config_for(data, cfg)
+
+@dataclass
+class StepStats:
+    """What one optimizer step reports to the epoch loop (and to the throughput benchmark)."""
+
+    loss: float  # mean loss of this rank's batch
+    correct: int  # fused-head hits in this rank's batch
+    importance: torch.Tensor  # [M] on cpu, averaged over ranks: what drove balancing
+    coefficient: torch.Tensor  # [M] on cpu, the k_m applied
+
+
+def build_model_and_optimizer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
+                              ) -> tuple[AVSpikingNet, dict[str, list[torch.nn.Parameter]], torch.optim.Optimizer]:
+    """The model, its modality parameter groups and an optimizer with one group per modality
+    (+ shared), so TAAF can set a learning rate per modality."""
     model = AVSpikingNet(model_cfg).to(device)
     groups = model.modality_parameters()
     optimizer = _optimizer(cfg, [{"params": groups[name], "name": name} for name in (*MODALITIES, "shared")])
-    trainable = model
-    if world.world > 1:
-        trainable = torch.nn.parallel.DistributedDataParallel(model)
+    return model, groups, optimizer
+
+
+def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               groups: dict[str, list[torch.nn.Parameter]], audio: torch.Tensor, image: torch.Tensor,
+               labels: torch.Tensor, cfg: TrainConfig, world: _Distributed | None = None,
+               noise_gen: torch.Generator | None = None) -> StepStats:
+    """One forward / loss / balancing / optimizer step on one batch.
+
+    ``trainable`` is the model or its DDP wrapper; ``groups`` are the *unwrapped* model's
+    modality parameters. Under DDP, ``backward`` has already averaged the gradients when the
+    OGM-GE modulation runs, and ``noise_gen`` is seeded identically on every rank, so every
+    rank adds the same GE noise and the replicas stay equal.
+    """
+    out = trainable(audio, image)
+    if cfg.method == "taaf":
+        loss = losses.taaf_loss(out, labels, cfg.step_loss_weight)
+        importance = modulation.attention_importance(out.alpha, out.beta)
+    else:
+        loss = losses.fused_loss(out, labels)
+        importance = modulation.confidence_scores([out.audio_logits, out.visual_logits], labels)
+    if world is not None:
+        importance = world.mean(importance)
+    if cfg.method == "taaf":
+        k = modulation.taaf_coefficients(importance, cfg.gamma, cfg.min_coefficient) if cfg.modulate_lr else torch.ones(2)
+    else:
+        k = modulation.ogm_ge_coefficients(importance, cfg.ogm_alpha) if cfg.method == "ogm-ge" else torch.ones(2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    k = k.cpu()
+    for group in optimizer.param_groups:
+        m = group["name"]
+        scale = float(k[MODALITIES.index(m)]) if (cfg.method == "taaf" and m in MODALITIES) else 1.0
+        group["lr"] = cfg.lr * scale
+    if cfg.method == "ogm-ge":
+        for m_i, m in enumerate(MODALITIES):
+            if k[m_i] < 1:
+                modulation.modulate_gradients(groups[m], float(k[m_i]), cfg.ge_noise, noise_gen)
+    optimizer.step()
+    return StepStats(loss=float(loss.detach()), correct=int((out.logits.argmax(-1) == labels).sum()),
+                     importance=importance.cpu(), coefficient=k)
+
+
+def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | None = None,
+          device: str | torch.device = "cpu", progress: bool = True) -> TrainResult:
+    seed_everything(cfg.seed)
+    world = _Distributed(torch.device(device))
+    try:
+        return _train(data, cfg, model_cfg or model_config_for(data, cfg), world, progress)
+    finally:
+        world.close()
+
+
+def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, world: _Distributed,
+           progress: bool) -> TrainResult:
+    device = world.device
+    model, groups, optimizer = build_model_and_optimizer(model_cfg, cfg, device)
+    trainable = world.wrap(model)
 
     audio, image, labels = split_tensors(data.train, device)
     n = len(labels)
@@ -130,7 +243,7 @@ def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | No
 
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        order = torch.randperm(n, generator=order_gen)[world.rank::world.world].to(device)
+        order = world.shard(torch.randperm(n, generator=order_gen)).to(device)
         per_rank = max(1, cfg.batch_size // world.world)
         batches = range(0, len(order), per_rank)
         sums = {"loss": 0.0, "correct": 0.0, "seen": 0, "imp": torch.zeros(2), "k": torch.zeros(2), "steps": 0}
@@ -139,36 +252,19 @@ def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | No
         model.train()
         for b in bar:
             idx = order[b:b + per_rank]
-            y = labels[idx]
-            out = trainable(audio[idx], image[idx])
-            if cfg.method == "taaf":
-                loss = losses.taaf_loss(out, y, cfg.step_loss_weight)
-                importance = world.mean(modulation.attention_importance(out.alpha, out.beta))
-                k = modulation.taaf_coefficients(importance, cfg.gamma, cfg.min_coefficient) if cfg.modulate_lr else torch.ones(2)
-            else:
-                loss = losses.fused_loss(out, y)
-                importance = world.mean(modulation.confidence_scores([out.audio_logits, out.visual_logits], y))
-                k = modulation.ogm_ge_coefficients(importance, cfg.ogm_alpha) if cfg.method == "ogm-ge" else torch.ones(2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            k = k.cpu()
-            for group in optimizer.param_groups:
-                m = group["name"]
-                scale = float(k[MODALITIES.index(m)]) if (cfg.method == "taaf" and m in MODALITIES) else 1.0
-                group["lr"] = cfg.lr * scale
-            if cfg.method == "ogm-ge":
-                for m_i, m in enumerate(MODALITIES):
-                    if k[m_i] < 1:
-                        modulation.modulate_gradients(groups[m], float(k[m_i]), cfg.ge_noise, noise_gen)
-            optimizer.step()
-            sums["loss"] += float(loss.detach()) * len(idx)
-            sums["correct"] += float((out.logits.argmax(-1) == y).sum())
+            step = train_step(trainable, optimizer, groups, audio[idx], image[idx], labels[idx], cfg, world, noise_gen)
+            sums["loss"] += step.loss * len(idx)
+            sums["correct"] += step.correct
             sums["seen"] += len(idx)
-            sums["imp"] += importance.cpu()
-            sums["k"] += k
+            sums["imp"] += step.importance
+            sums["k"] += step.coefficient
             sums["steps"] += 1
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", k_a=f"{float(k[0]):.2f}", k_v=f"{float(k[1]):.2f}")
+            bar.set_postfix(loss=f"{step.loss:.3f}", k_a=f"{float(step.coefficient[0]):.2f}",
+                            k_v=f"{float(step.coefficient[1]):.2f}")
         elapsed = time.perf_counter() - start
+        # Loss and accuracy over every rank's shard, not just rank 0's (a collective: all ranks).
+        loss_sum, correct, seen = world.sum(
+            torch.tensor([sums["loss"], sums["correct"], sums["seen"]], dtype=torch.float64, device=device)).tolist()
         if world.is_main:
             val, test = evaluate(model, data.val), evaluate(model, data.test)
             steps = max(sums["steps"], 1)
@@ -176,13 +272,13 @@ def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | No
             imp = imp / imp.sum()
             record = EpochRecord(
                 epoch=epoch,
-                loss=sums["loss"] / max(sums["seen"], 1),
-                train_accuracy=sums["correct"] / max(sums["seen"], 1),
+                loss=loss_sum / max(seen, 1),
+                train_accuracy=correct / max(seen, 1),
                 val=val.as_dict(), test=test.as_dict(),
                 importance={m: float(imp[i]) for i, m in enumerate(MODALITIES)},
                 coefficient={m: float(sums["k"][i] / steps) for i, m in enumerate(MODALITIES)},
                 seconds=elapsed,
-                samples_per_second=sums["seen"] * world.world / elapsed,
+                samples_per_second=seen / elapsed,
             )
             result.history.append(record)
             if progress:

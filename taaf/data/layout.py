@@ -1,0 +1,72 @@
+"""Helpers shared by the loaders of user-provided data sets (CREMA-D, AVE): root checks, a
+seeded stratified validation hold-out, and stacking per-clip arrays into one split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from taaf.data.base import MultimodalSplit
+from taaf.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class SplitShapes:
+    """Per-sample array shapes, needed to build a correctly shaped split with zero samples."""
+
+    n_steps: int
+    n_features: int
+    image: tuple[int, int, int]
+
+
+def check_root(root: Path | str, dataset: str) -> Path:
+    """The data root as a Path, or a DataError naming it when it is not a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{dataset} root {root} does not exist or is not a folder")
+    return root
+
+
+def stratified_holdout(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (keep, held_out), holding out ``fraction`` of each class.
+
+    Stratified so that small classes still appear in validation: every class with at least two
+    samples gives at least one and keeps at least one. Both index arrays are sorted, and the
+    result depends only on ``labels``, ``fraction`` and ``seed``.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = int(round(fraction * len(members)))
+        if fraction > 0 and len(members) >= 2:
+            k = min(max(k, 1), len(members) - 1)
+        held.append(rng.permutation(members)[:k])
+    held_out = np.sort(np.concatenate(held)) if held else np.empty(0, dtype=np.int64)
+    keep = np.setdiff1d(np.arange(len(labels)), held_out)
+    return keep.astype(np.int64), held_out.astype(np.int64)
+
+
+def stack_split(
+    name: str,
+    ids: Sequence[str],
+    labels: Sequence[int],
+    samples: Sequence[tuple[np.ndarray, np.ndarray]],
+    class_names: tuple[str, ...],
+    shapes: SplitShapes,
+) -> MultimodalSplit:
+    """Stack per-clip (audio [T, F], image [C, H, W]) pairs into one split."""
+    audio = np.empty((len(samples), shapes.n_steps, shapes.n_features), dtype=np.float32)
+    image = np.empty((len(samples), *shapes.image), dtype=np.float32)
+    for i, (a, im) in enumerate(samples):
+        audio[i], image[i] = a, im
+    return MultimodalSplit(
+        audio, image, np.asarray(labels, dtype=np.int64).reshape(-1), class_names, name, tuple(ids)
+    )

@@ -1,0 +1,32 @@
+"""Shared fixtures. AV-Digits is built once per session (real FSDD + scikit-learn digits)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def av_digits_t4():
+    from taaf.data import DataSpec, load_dataset
+
+    return load_dataset(DataSpec(n_steps=4))
+
+
+@pytest.fixture(scope="session")
+def small_model_config():
+    from taaf.config import AudioEncoderConfig, ModelConfig, VisualEncoderConfig
+
+    return ModelConfig(
+        n_classes=10, n_steps=4,
+        audio=AudioEncoderConfig(in_features=13, hidden=(32, 32)),
+        visual=VisualEncoderConfig(in_shape=(1, 8, 8), channels=(4, 8), strides=(1, 2), hidden=32),
+        fused_hidden=32,
+    )

@@ -1,0 +1,82 @@
+"""Balanced fusion: coefficients, OGM-GE, and the attention-weighted per-step loss."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from taaf.model.host import HeadOutput
+from taaf.training import losses, modulation
+
+
+def test_attention_importance_is_mean_of_alpha_times_beta():
+    alpha = torch.tensor([[0.25, 0.75]])
+    beta = torch.tensor([[[0.8, 0.2], [0.4, 0.6]]])
+    imp = modulation.attention_importance(alpha, beta)
+    torch.testing.assert_close(imp, torch.tensor([(0.25 * 0.8 + 0.75 * 0.4) / 2, (0.25 * 0.2 + 0.75 * 0.6) / 2]))
+
+
+def test_dominant_modality_is_slowed_and_the_other_is_not():
+    k = modulation.taaf_coefficients(torch.tensor([0.3, 0.1]), gamma=0.5)
+    assert k[0] < 1.0 and k[1] == 1.0
+    assert math.isclose(float(k[0]), 1 - math.tanh(0.5 * (3.0 - 1.0)), rel_tol=1e-6)
+    stronger = modulation.taaf_coefficients(torch.tensor([0.5, 0.1]), gamma=0.5)
+    assert stronger[0] < k[0]  # more dominance, more slowing
+
+
+def test_balanced_modalities_are_not_modulated_and_floor_holds():
+    torch.testing.assert_close(modulation.taaf_coefficients(torch.tensor([0.2, 0.2]), 1.0), torch.ones(2))
+    k = modulation.taaf_coefficients(torch.tensor([0.99, 0.01]), gamma=1.0, floor=0.1)
+    assert math.isclose(float(k[0]), 0.1, rel_tol=1e-6)
+
+
+def test_ogm_ge_coefficients_follow_peng_et_al():
+    logits_a = torch.tensor([[4.0, 0.0], [4.0, 0.0]])
+    logits_v = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    y = torch.tensor([0, 0])
+    scores = modulation.confidence_scores([logits_a, logits_v], y)
+    rho = scores[0] / scores[1]
+    k = modulation.ogm_ge_coefficients(scores, alpha=0.5)
+    assert math.isclose(float(k[0]), 1 - math.tanh(0.5 * float(rho)), rel_tol=1e-6)
+    assert float(k[1]) == 1.0
+
+
+def test_gradient_modulation_scales_and_adds_noise():
+    p = torch.nn.Parameter(torch.zeros(1000))
+    p.grad = torch.ones(1000) * 2.0
+    modulation.modulate_gradients([p], 0.25, noise=False)
+    torch.testing.assert_close(p.grad, torch.full((1000,), 0.5))
+    p.grad = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    before = p.grad.clone()
+    modulation.modulate_gradients([p], 0.5, noise=True, generator=torch.Generator().manual_seed(1))
+    noise = p.grad - 0.5 * before
+    assert 0.7 < float(noise.std() / before.std()) < 1.3  # GE: N(0, std(grad))
+
+
+def _head(batch=4, steps=3, classes=5, seed=0) -> HeadOutput:
+    g = torch.Generator().manual_seed(seed)
+    za = torch.randn(batch, steps, classes, generator=g, requires_grad=True)
+    zv = torch.randn(batch, steps, classes, generator=g, requires_grad=True)
+    e = torch.randn(batch, steps, generator=g, requires_grad=True)
+    alpha = torch.softmax(e, 1)
+    step = 0.5 * (za + zv)
+    return HeadOutput(logits=(alpha[..., None] * step).sum(1), step_logits=step, audio_logits=za.mean(1),
+                      visual_logits=zv.mean(1), alpha=alpha, beta=torch.full((batch, steps, 2), 0.5),
+                      modality_step_logits=(za, zv)), e
+
+
+def test_taaf_loss_without_step_term_is_cross_entropy():
+    out, _ = _head()
+    y = torch.tensor([0, 1, 2, 3])
+    torch.testing.assert_close(losses.taaf_loss(out, y, 0.0), torch.nn.functional.cross_entropy(out.logits, y))
+
+
+def test_step_term_does_not_train_the_temporal_attention():
+    out, e = _head()
+    y = torch.tensor([0, 1, 2, 3])
+    full = losses.taaf_loss(out, y, 1.0)
+    base = losses.taaf_loss(out, y, 0.0)
+    g_full = torch.autograd.grad(full, e, retain_graph=True)[0]
+    g_base = torch.autograd.grad(base, e)[0]
+    torch.testing.assert_close(g_full, g_base)  # stop-gradient on alpha
+    assert float(full.detach()) > float(base.detach())
