@@ -48,7 +48,6 @@ class HostHead(nn.Module):
 
     def forward(self, r: Readouts) -> HeadOutput:
         evidence = torch.stack([r.audio, r.visual], dim=2)  # [B, T, M, C]
-        batch, steps = r.audio.shape[:2]
         if self.fusion == "taaf":
             beta = torch.softmax(r.modality_scores, dim=-1)
             alpha = torch.softmax(r.temporal_scores, dim=1)
@@ -57,8 +56,9 @@ class HostHead(nn.Module):
         else:
             step_logits = evidence.sum(dim=2)
             logits = step_logits.mean(dim=1)
-            alpha = torch.full((batch, steps), 1.0 / steps, device=logits.device)
-            beta = torch.full((batch, steps, 2), 0.5, device=logits.device)
+            # Uniform attention written as a softmax of zeros: shapes stay symbolic in ONNX.
+            alpha = torch.softmax(torch.zeros_like(r.audio[..., 0]), dim=1)
+            beta = torch.softmax(torch.zeros_like(evidence[..., 0]), dim=-1)
         return HeadOutput(
             logits=logits,
             step_logits=step_logits,

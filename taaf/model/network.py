@@ -89,6 +89,12 @@ class AVSpikingNet(nn.Module):
     def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
         return self.head(self.chip(audio, image).readouts)
 
+    def constrain_(self) -> None:
+        """Project learned neuron parameters back into their deployable range."""
+        for module in self.modules():
+            if isinstance(module, LIFLayer):
+                module.constrain_()
+
     def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
         """Parameter groups for learning-rate modulation: each modality's encoder, warp and
         evidence readout; everything else (fusion synapses, score readouts) is shared."""

@@ -13,6 +13,11 @@ from torch import nn
 from taaf.config import NeuronConfig
 
 
+#: Largest decay a layer may learn. beta = 1 is a non-leaky IF neuron: NIR's LIF needs a finite
+#: tau = dt / (1 - beta), and Loihi's 12-bit decay cannot represent leaks below 1/4096 anyway.
+BETA_MAX = 0.995
+
+
 class LIFLayer(nn.Module):
     """Runs a snnTorch Leaky population over time: currents [B, T, ...] -> spikes [B, T, ...]."""
 
@@ -25,6 +30,11 @@ class LIFLayer(nn.Module):
             reset_mechanism="zero",
             reset_delay=False,
         )
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Keep a learned beta deployable (called after every optimizer step)."""
+        self.lif.beta.clamp_(0.0, BETA_MAX)
 
     @property
     def beta(self) -> float:

@@ -1,0 +1,88 @@
+"""``taaf-export``: turn a trained checkpoint into deployable artifacts.
+
+Targets (more arrive with the hardware stages):
+  nir       taaf.nir (chip: both encoders, time-warp delays, fused layer, readouts; two Inputs)
+            + host_head.onnx + manifest.json
+  snntorch  audio_encoder.nir + visual_encoder.nir (one Input each: nirtorch-based importers
+            cannot take two) + manifest.json; checked to load with snntorch.import_from_nir
+  norse     the same branch graphs, checked to load with norse.torch.from_nir
+  onnx      host_head.onnx + manifest.json
+
+Everything is written to a temporary folder first and moved into OUT only when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from taaf.errors import TaafError
+
+TARGETS = {
+    "nir": "chip graph (NIR) + host head (ONNX) + manifest",
+    "snntorch": "per-modality encoder graphs loadable by snntorch.import_from_nir",
+    "norse": "per-modality encoder graphs loadable by norse.torch.from_nir",
+    "onnx": "host head (ONNX, runs with onnxruntime)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taaf-export",
+        description="Export a trained TAAF checkpoint through NIR.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="targets:\n" + "\n".join(f"  {k:9s} {v}" for k, v in TARGETS.items()),
+    )
+    parser.add_argument("checkpoint", help="model.pt written by 'taaf train'")
+    parser.add_argument("--target", required=True, help=f"one of: {', '.join(TARGETS)}")
+    parser.add_argument("-o", "--out", required=True, help="output folder (created; files replaced atomically)")
+    parser.add_argument("--dt", type=float, default=None, help="time step in seconds written to the graph (default 1e-4)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        written = export(Path(args.checkpoint), args.target, Path(args.out), dt=args.dt)
+    except TaafError as exc:
+        print(f"taaf-export: error: {exc}", file=sys.stderr)
+        return 2
+    for name in written:
+        print(f"wrote {Path(args.out) / name}")
+    return 0
+
+
+def export(checkpoint: Path, target: str, out: Path, dt: float | None = None) -> list[str]:
+    """Export ``checkpoint`` for ``target`` into ``out``; returns the file names written."""
+    from export.artifacts import build_artifacts
+    from taaf.checkpoint import load_checkpoint
+
+    if target not in TARGETS:
+        raise TaafError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+    _prepare(out)
+    ckpt = load_checkpoint(checkpoint)
+    files = build_artifacts(ckpt, checkpoint, target, dt)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        for name in files:  # all files exist complete before any is moved into place
+            shutil.move(str(Path(tmp) / name), out / name)
+    return list(files)
+
+
+def _prepare(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise TaafError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
