@@ -141,8 +141,25 @@ def _metadata(model: AVSpikingNet, dt: float, kind: str) -> dict:
 def model_to_nir(model: AVSpikingNet, dt: float = DEFAULT_DT) -> nir.NIRGraph:
     """The chip part of ``model`` as one NIR graph with two Inputs and the readout Outputs."""
     b = _GraphBuilder(dt)
-    audio = b.warp("audio", model.audio_warp, _audio_branch(b, model))
-    visual = b.warp("visual", model.visual_warp, _visual_branch(b, model))
+    _fusion_part(b, model, _audio_branch(b, model), _visual_branch(b, model))
+    return b.graph(_metadata(model, dt, "taaf-chip"))
+
+
+def fusion_graph(model: AVSpikingNet, dt: float = DEFAULT_DT) -> nir.NIRGraph:
+    """Everything after the encoders, fed by the encoders' output spikes as two Inputs named
+    after the last encoder layers. Lets a peer simulator that can only run the encoder
+    branches (:func:`branch_graphs`) be completed by the reference simulator."""
+    b = _GraphBuilder(dt)
+    names = encoder_outputs(model)
+    audio = b.add(names["audio"], nir.Input(input_type={"input": np.array([model.audio_encoder.out_features])}))
+    visual = b.add(names["visual"], nir.Input(input_type={"input": np.array([model.visual_encoder.out_features])}))
+    _fusion_part(b, model, audio, visual)
+    return b.graph(_metadata(model, dt, "taaf-fusion"))
+
+
+def _fusion_part(b: _GraphBuilder, model: AVSpikingNet, audio: str, visual: str) -> None:
+    audio = b.warp("audio", model.audio_warp, audio)
+    visual = b.warp("visual", model.visual_warp, visual)
     b.affine("readout_audio", model.audio_evidence, audio)
     b.affine("readout_visual", model.visual_evidence, visual)
     n_classes = model.config.n_classes
@@ -158,7 +175,32 @@ def model_to_nir(model: AVSpikingNet, dt: float = DEFAULT_DT) -> nir.NIRGraph:
         b.affine("readout_temporal", f.temporal_score, "fusion_lif")
         b.add("modality_scores", nir.Output(output_type={"output": np.array([2])}), "readout_modality")
         b.add("temporal_scores", nir.Output(output_type={"output": np.array([1])}), "readout_temporal")
-    return b.graph(_metadata(model, dt, "taaf-chip"))
+
+
+def spiking_layers(model: AVSpikingNet) -> dict[str, str]:
+    """PyTorch spike-record key (``AVSpikingNet.chip(record=True)``) -> NIR node name."""
+    layers = {f"audio{i}": f"audio_lif{i}" for i in range(len(model.audio_encoder.neurons))}
+    layers.update({f"visual{i}": f"visual_lif{i}" for i in range(len(model.visual_encoder.neurons))})
+    if model.fusion is not None:
+        layers["fused"] = "fusion_lif"
+    return layers
+
+
+def synapses_into(model: AVSpikingNet) -> dict[str, list[torch.nn.Module]]:
+    """NIR spiking node -> the PyTorch synapse modules whose currents it integrates."""
+    enc_a, enc_v = model.audio_encoder, model.visual_encoder
+    out: dict[str, list[torch.nn.Module]] = {f"audio_lif{i}": [syn] for i, syn in enumerate(enc_a.synapses)}
+    out.update({f"visual_lif{i}": [conv] for i, conv in enumerate(enc_v.convs)})
+    out[f"visual_lif{len(enc_v.convs)}"] = [enc_v.fc]
+    if model.fusion is not None:
+        out["fusion_lif"] = [model.fusion.audio_synapses, model.fusion.visual_synapses]
+    return out
+
+
+def encoder_outputs(model: AVSpikingNet) -> dict[str, str]:
+    """The NIR node of each encoder's last spiking layer."""
+    return {"audio": f"audio_lif{len(model.audio_encoder.neurons) - 1}",
+            "visual": f"visual_lif{len(model.visual_encoder.neurons) - 1}"}
 
 
 def branch_graphs(model: AVSpikingNet, dt: float = DEFAULT_DT) -> dict[str, nir.NIRGraph]:

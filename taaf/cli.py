@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=cmd_eval)
 
+    _register_stage_commands(sub)
+
     p = sub.add_parser("demo", help="the end-to-end demo on AV-Digits (what 'make demo' runs)",
                        description="Build AV-Digits, train TAAF, evaluate, save checkpoint and plots under OUT.")
     p.add_argument("--out", default="runs/demo")
@@ -103,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_demo)
     return parser
+
+
+def _register_stage_commands(sub) -> None:
+    """Subcommands of later pipeline stages (e.g. ``simulate`` from hardware/), found through the
+    ``taaf.commands`` entry point group so that this package does not depend on them."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="taaf.commands"), key=lambda e: e.name):
+        ep.load()(sub)
 
 
 def _quiet_library_warnings() -> None:

@@ -49,7 +49,7 @@ class LIFLayer(nn.Module):
         spikes, voltages = [], []
         for t in range(currents.shape[1]):
             spk, mem = self.lif(currents[:, t], mem)
-            spikes.append(spk)
+            spikes.append(spk.to(currents.dtype))  # snnTorch's spike functions return float32
             if record_voltage:
                 voltages.append(mem)
         out = torch.stack(spikes, dim=1)

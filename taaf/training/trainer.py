@@ -214,6 +214,7 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
             if k[m_i] < 1:
                 modulation.modulate_gradients(groups[m], float(k[m_i]), cfg.ge_noise, noise_gen)
     optimizer.step()
+    getattr(trainable, "module", trainable).constrain_()  # DDP wraps the model in .module
     return StepStats(loss=float(loss.detach()), correct=int((out.logits.argmax(-1) == labels).sum()),
                      importance=importance.cpu(), coefficient=k)
 

@@ -1,0 +1,48 @@
+"""Load ``.nir`` files with errors that name the file and, where possible, the node.
+
+``nir.read`` raises bare ``ValueError``/``AssertionError``/``KeyError``/``OSError`` with no file
+or node name; we turn every failure into a :class:`GraphError` and, when the file itself opens,
+re-read it node by node to say which node could not be reconstructed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import nir
+from nir.serialization import hdf2dict
+
+from hardware.reference.errors import GraphError
+
+_READ_ERRORS = (OSError, ValueError, KeyError, AssertionError, TypeError, AttributeError,
+                IndexError, NotImplementedError)
+
+
+def load_graph(path: str | Path, type_check: bool = True) -> nir.NIRGraph:
+    """Read a NIR graph; any failure becomes a :class:`GraphError` naming file (and node)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"NIR file not found: {path}")
+    try:
+        graph = nir.read(path, type_check=type_check)
+    except _READ_ERRORS as exc:
+        where = _find_bad_node(path)
+        raise GraphError(f"cannot read NIR file {path}{where}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(graph, nir.NIRGraph):
+        raise GraphError(f"NIR file {path} holds a single {type(graph).__name__} node, not a NIRGraph")
+    return graph
+
+
+def _find_bad_node(path: Path) -> str:
+    """Best effort: `` (node 'x', type T)`` for the first node that fails to load, else ``''``."""
+    try:
+        with h5py.File(path, "r") as f:
+            data = hdf2dict(f["node"])
+    except Exception:  # noqa: BLE001 - the caller reports the original error
+        return ""
+    for name, node in data.get("nodes", {}).items():
+        try:
+            nir.dict2NIRNode(dict(node))
+        except Exception:  # noqa: BLE001
+            return f" (node {name!r}, type {node.get('type', '?')!r})"
+    return ""

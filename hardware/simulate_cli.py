@@ -1,0 +1,120 @@
+"""``taaf simulate``: run a trained model or any NIR graph on a simulator backend.
+
+Registered into the ``taaf`` command through the ``taaf.commands`` entry point, so the model
+package never imports hardware code (the pipeline stays one-directional).
+
+    taaf simulate model.pt --backend reference [--split test] [--limit N] [--json]
+    taaf simulate GRAPH.nir --input IN.npz --backend reference -o OUT.npz [--record]
+
+IN.npz holds one array per Input node, named after it: [T, B, *shape] (or [T, *shape]).
+OUT.npz holds ``output__<name>`` per Output node and, with --record, ``state__<node>__<var>``
+for every node's recorded state (v, i, spikes, output).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from taaf.errors import TaafError
+
+MODEL_BACKENDS = ("torch", "reference", "snntorch", "norse")
+GRAPH_BACKENDS = ("reference",)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "simulate", help="run a checkpoint or a NIR graph on a simulator backend",
+        description="Checkpoint mode: accuracy of a backend on a data split and its agreement with "
+                    "the PyTorch model. Graph mode (a .nir file): run any NIR graph on given inputs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("target", help="model.pt from 'taaf train', or a .nir graph")
+    p.add_argument("--backend", default="reference",
+                   help=f"checkpoint: {', '.join(MODEL_BACKENDS)}; graph: {', '.join(GRAPH_BACKENDS)}")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--json", action="store_true", help="checkpoint mode: one JSON object on stdout")
+    p.add_argument("--input", help="graph mode: .npz with one array per Input node")
+    p.add_argument("-o", "--out", help="graph mode: output .npz")
+    p.add_argument("--record", action="store_true", help="graph mode: also write every node's states")
+    p.add_argument("--dt", type=float, default=None, help="time step (s); default: the graph's metadata, else 1e-4")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    if args.target.endswith(".nir"):
+        return _run_graph(args)
+    return _run_checkpoint(args)
+
+
+def _run_checkpoint(args) -> int:
+    from hardware.agreement import measure_agreement
+    from taaf.checkpoint import load_checkpoint
+    from taaf.data import load_dataset
+    from taaf.dynamics import DEFAULT_DT
+
+    if args.backend not in MODEL_BACKENDS:
+        raise TaafError(f"unknown backend {args.backend!r} for a checkpoint (choose from {', '.join(MODEL_BACKENDS)})")
+    ckpt = load_checkpoint(args.target)
+    split = load_dataset(ckpt.data_spec).split(args.split)
+    if args.limit < 0:
+        raise TaafError("--limit must be >= 0")
+    if args.limit:
+        split = split.subset(slice(0, args.limit))
+    report = measure_agreement(ckpt, split, args.backend, batch_size=args.batch_size,
+                               dt=args.dt or DEFAULT_DT, progress=not args.json)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    acc = report.accuracy
+    print(f"{args.target} on {args.backend}: {report.samples} {report.split} samples, "
+          f"{report.samples_per_second:.1f} samples/s")
+    print(f"  accuracy   fused {acc['fused']:.4f}   audio {acc['audio']:.4f}   visual {acc['visual']:.4f}")
+    print(f"  agreement  predictions {report.prediction_agreement:.4f} (vs the trained PyTorch model)")
+    print(f"             spikes {'identical' if report.spikes_identical else 'NOT identical'} on "
+          f"{len(report.spike_agreement)} layers (vs the exported float64 twin); "
+          f"max readout difference {report.max_readout_difference:.2e}")
+    for layer, frac in report.spike_agreement.items():
+        print(f"             {layer:22s} {frac:.6f}")
+    return 0
+
+
+def _run_graph(args) -> int:
+    from hardware.reference import ReferenceSimulator, load_graph
+    from taaf.data.cache import atomic_write_bytes
+
+    if args.backend not in GRAPH_BACKENDS:
+        raise TaafError(f"backend {args.backend!r} cannot run a NIR file (choose from {', '.join(GRAPH_BACKENDS)})")
+    if not args.input or not args.out:
+        raise TaafError("graph mode needs --input IN.npz and -o OUT.npz")
+    graph = load_graph(args.target)
+    inputs = _read_inputs(Path(args.input))
+    dt = args.dt if args.dt is not None else graph.metadata.get("dt", 1e-4)
+    start = time.perf_counter()
+    result = ReferenceSimulator(graph, dt).run(inputs, record=bool(args.record))
+    elapsed = time.perf_counter() - start
+    arrays = {f"output__{k}": v for k, v in result.outputs.items()}
+    for node, states in result.states.items():
+        arrays.update({f"state__{node}__{var}": v for var, v in states.items()})
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(Path(args.out), buffer.getvalue())
+    print(f"ran {args.target} for {next(iter(inputs.values())).shape[0]} steps in {elapsed:.2f} s "
+          f"(dt = {dt}); wrote {len(arrays)} arrays to {args.out}")
+    return 0
+
+
+def _read_inputs(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise TaafError(f"{path}: no such input file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise TaafError(f"{path}: not a readable .npz ({exc})") from None
