@@ -12,7 +12,7 @@ LAVA_DL_EXTRAS := "opencv-python-headless>=4.8,<4.12" "pillow>=10,<11" "ninja>=1
 .PHONY: venv demo test clean help
 
 help:
-	@echo "make demo   build .venv (Python $(PYTHON_VERSION)), build AV-Digits, train, evaluate -> runs/demo/"
+	@echo "make demo   build .venv (Python $(PYTHON_VERSION)); AV-Digits -> train TAAF -> NIR export -> reference simulation -> runs/demo/"
 	@echo "make test   build .venv and run the test suite"
 	@echo "make clean  remove .venv and runs/"
 
@@ -28,8 +28,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -c "import lava.magma, lava.lib.dl.netx, snntorch, norse, nir, onnxruntime; print('environment ok')"
 	@touch $(STAMP)
 
+# The pipeline, one stage per line: model -> export -> hardware (-> benchmarks).
 demo: $(STAMP)
 	$(VENV)/bin/taaf demo --out runs/demo
+	$(VENV)/bin/taaf-export runs/demo/model.pt --target nir -o runs/demo/export
+	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend reference --split test --save runs/demo/agreement_reference.json
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

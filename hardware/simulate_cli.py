@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--json", action="store_true", help="checkpoint mode: one JSON object on stdout")
+    p.add_argument("--save", help="checkpoint mode: also write the JSON report to this file")
     p.add_argument("--input", help="graph mode: .npz with one array per Input node")
     p.add_argument("-o", "--out", help="graph mode: output .npz")
     p.add_argument("--record", action="store_true", help="graph mode: also write every node's states")
@@ -69,6 +70,10 @@ def _run_checkpoint(args) -> int:
         split = split.subset(slice(0, args.limit))
     report = measure_agreement(ckpt, split, args.backend, batch_size=args.batch_size,
                                dt=args.dt or DEFAULT_DT, progress=not args.json)
+    if args.save:
+        from taaf.data.cache import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.save), json.dumps(report.as_dict(), indent=2).encode())
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0

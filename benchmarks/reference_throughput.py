@@ -1,0 +1,75 @@
+"""Throughput of the numpy NIR reference simulator on the exported TAAF graph, next to the
+PyTorch model on the same batch (CPU). Prints a table.
+
+    python -m benchmarks.reference_throughput [--checkpoint runs/demo/model.pt] [--batch 100 300]
+
+Without a checkpoint (default: runs/demo/model.pt when it exists) an untrained network of the
+default architecture is used: the simulator's cost is dense numpy and does not depend on the
+weights' values or the firing rates.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.nir_export import model_to_nir
+from hardware.backends import run_reference, run_torch
+from hardware.reference import ReferenceSimulator
+from taaf.config import TrainConfig
+from taaf.data import DataSpec, load_dataset
+from taaf.model.network import AVSpikingNet
+from taaf.training.trainer import model_config_for
+
+
+def _model(checkpoint: Path | None):
+    if checkpoint and checkpoint.is_file():
+        from taaf.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint)
+        return ckpt.model, ckpt.data_spec, f"{checkpoint}"
+    spec = DataSpec()
+    torch.manual_seed(0)
+    return AVSpikingNet(model_config_for(load_dataset(spec), TrainConfig())).eval(), spec, "untrained default"
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=Path("runs/demo/model.pt"))
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 100, 600])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    model, spec, source = _model(args.checkpoint)
+    split = load_dataset(spec).test
+    sim = ReferenceSimulator(model_to_nir(model), 1e-4)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}")
+    print(f"model: {source}; T = {model.config.n_steps}; test split of {spec.dataset} ({spec.preset})")
+    print()
+    print(f"{'batch':>6} {'reference f64 samples/s':>24} {'torch f32 samples/s':>20} {'torch/reference':>16}")
+    for batch in args.batch:
+        batch = min(batch, len(split))
+        audio, image = split.audio[:batch], split.image[:batch]
+        t_ref = _time(lambda: run_reference(model, audio, image, simulator=sim), args.repeats)
+        t_torch = _time(lambda: run_torch(model, audio, image), args.repeats)
+        print(f"{batch:>6} {batch / t_ref:>24.1f} {batch / t_torch:>20.1f} {t_ref / t_torch:>15.1f}x")
+
+
+if __name__ == "__main__":
+    main()
