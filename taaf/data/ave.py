@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from taaf.data.base import MultimodalDataset, MultimodalSplit, resample_frames
-from taaf.data.layout import SplitShapes, check_root, stack_split, stratified_holdout
+from taaf.data.base import MultimodalDataset, resample_frames
+from taaf.data.layout import SplitShapes, assemble_dataset, check_root, stratified_holdout
 from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio
 from taaf.errors import DataError
 
@@ -109,18 +108,8 @@ def load_ave(
 
     shapes = SplitShapes(n_steps, N_FFT // 2 + 1, (1 if grayscale else 3, image_size, image_size))
 
-    def build(name: str, clips: Sequence[AveClip]) -> MultimodalSplit:
-        ids = [c.video_id for c in clips]
-        labels = [c.label for c in clips]
-        samples = [load_clip(c) for c in clips]
-        return stack_split(name, ids, labels, samples, AVE_CLASSES, shapes)
-
-    return MultimodalDataset(
-        train=build("train", train_clips),
-        val=build("val", val_clips),
-        test=build("test", test_clips),
-        name="ave",
-    )
+    splits = {"train": train_clips, "val": val_clips, "test": test_clips}
+    return assemble_dataset("ave", splits, load_clip, lambda c: c.video_id, AVE_CLASSES, shapes)
 
 
 def _segment_audio(wav: Path, clip: AveClip, sample_rate: int) -> np.ndarray:

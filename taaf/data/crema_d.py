@@ -17,12 +17,11 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from taaf.data.base import MultimodalDataset, MultimodalSplit, resample_frames
-from taaf.data.layout import SplitShapes, check_root, stack_split, stratified_holdout
+from taaf.data.base import MultimodalDataset, resample_frames
+from taaf.data.layout import SplitShapes, assemble_dataset, check_root, stratified_holdout
 from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio, tile_to_length
 from taaf.errors import DataError
 
@@ -76,18 +75,9 @@ def load_crema_d(
 
     shapes = SplitShapes(n_steps, N_FFT // 2 + 1, (1 if grayscale else 3, image_size, image_size))
 
-    def build(name: str, clips: Sequence[CremaClip]) -> MultimodalSplit:
-        ids = [c.clip_id for c in clips]
-        labels = [c.label for c in clips]
-        samples = [load_clip(c) for c in clips]
-        return stack_split(name, ids, labels, samples, CREMA_D_CLASSES, shapes)
-
-    return MultimodalDataset(
-        train=build("train", [train_clips[i] for i in train_idx]),
-        val=build("val", [train_clips[i] for i in val_idx]),
-        test=build("test", test_clips),
-        name="crema_d",
-    )
+    splits = {"train": [train_clips[i] for i in train_idx], "val": [train_clips[i] for i in val_idx],
+              "test": test_clips}
+    return assemble_dataset("crema-d", splits, load_clip, lambda c: c.clip_id, CREMA_D_CLASSES, shapes)
 
 
 def _clip_audio(wav: Path, sample_rate: int, seconds: float) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from taaf.data.base import MultimodalSplit
+from taaf.data.base import MultimodalDataset, MultimodalSplit
 from taaf.errors import ConfigError, DataError
 
 
@@ -70,3 +70,25 @@ def stack_split(
     return MultimodalSplit(
         audio, image, np.asarray(labels, dtype=np.int64).reshape(-1), class_names, name, tuple(ids)
     )
+
+
+Clip = TypeVar("Clip")
+
+
+def assemble_dataset(
+    name: str,
+    splits: dict[str, Sequence[Clip]],
+    load_clip: Callable[[Clip], tuple[np.ndarray, np.ndarray]],
+    clip_id: Callable[[Clip], str],
+    class_names: tuple[str, ...],
+    shapes: SplitShapes,
+) -> MultimodalDataset:
+    """Load every clip of the train / val / test lists and stack each list into a split."""
+
+    def build(split: str) -> MultimodalSplit:
+        clips = splits[split]
+        samples = [load_clip(c) for c in clips]
+        labels = [c.label for c in clips]  # type: ignore[attr-defined]
+        return stack_split(split, [clip_id(c) for c in clips], labels, samples, class_names, shapes)
+
+    return MultimodalDataset(train=build("train"), val=build("val"), test=build("test"), name=name)
