@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import asdict, replace
@@ -148,10 +149,9 @@ def _output_dir(path: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TaafError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    probe = out / ".write-test"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
+    try:  # a unique probe: under torchrun every rank checks the same folder at once
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
     except OSError as exc:
         raise TaafError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
     return out

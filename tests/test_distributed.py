@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,12 +26,6 @@ TIMEOUT_S = 300
 TIMING_FIELDS = {"seconds", "samples_per_second"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _env() -> dict[str, str]:
     """One intra-op thread per rank: two ranks x two threads would oversubscribe two cores."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
@@ -40,9 +33,10 @@ def _env() -> dict[str, str]:
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *args]
-    return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    """``--standalone``: torchrun binds its rendezvous store to a free port itself, so two runs
+    at once (xdist, a second checkout) cannot race for a port picked here and released."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    return subprocess.run(cmd, check=False, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
 @pytest.mark.slow
@@ -67,7 +61,8 @@ def test_torchrun_two_ranks_trains_and_rank0_writes_once(fusion, tmp_path):
     assert epoch["val"]["fused"] > 0.2  # one epoch over both shards beats chance (0.1)
 
     report = subprocess.run([sys.executable, "-m", "taaf.cli", "eval", str(out / "model.pt"), "--json"],
-                            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+                            check=False, cwd=REPO, env=_env(), capture_output=True, text=True,
+                            timeout=TIMEOUT_S)
     assert report.returncode == 0, report.stderr
     result = json.loads(report.stdout)
     assert result["method"] == fusion and result["samples"] == 600 and result["steps"] == 4
@@ -76,6 +71,8 @@ def test_torchrun_two_ranks_trains_and_rank0_writes_once(fusion, tmp_path):
 
 REPLICA_SCRIPT = textwrap.dedent("""
     import sys
+    from dataclasses import replace
+
     import torch
     import torch.distributed as dist
     from taaf.config import TrainConfig
@@ -84,7 +81,11 @@ REPLICA_SCRIPT = textwrap.dedent("""
 
     dist.init_process_group("gloo")  # ours: train() must leave it alive
     rank = dist.get_rank()
-    result = train(load_dataset(DataSpec(n_steps=4)), TrainConfig(method=sys.argv[1], epochs=1), progress=False)
+    data = load_dataset(DataSpec(n_steps=4))
+    # 1793 = 2 * 28 * 32 + 1: split naively, rank 0 would get 897 samples (29 steps of 32) and
+    # rank 1 896 (28 steps), and DDP would wait forever for rank 1's 29th gradient.
+    data = replace(data, train=data.train.subset(slice(0, 1793)))
+    result = train(data, TrainConfig(method=sys.argv[1], epochs=1, batch_size=64), progress=False)
     assert dist.is_initialized(), "train() destroyed a process group it did not create"
     assert bool(result.history) == (rank == 0), "only rank 0 keeps a history (and writes)"
     flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
@@ -98,7 +99,9 @@ REPLICA_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_torchrun_ogm_ge_replicas_stay_identical(tmp_path):
     """OGM-GE modulates (and adds GE noise to) gradients after DDP's all-reduce; the noise comes
-    from a generator seeded identically on every rank, so the two replicas must end bit-equal."""
+    from a generator seeded identically on every rank, so the two replicas must end bit-equal.
+    The training split has an odd size, so this also checks that both ranks run the same number
+    of steps (else the run hangs and the launch times out)."""
     script = tmp_path / "replicas.py"
     script.write_text(REPLICA_SCRIPT)
     run = _torchrun(str(script), "ogm-ge")
