@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from export.host_onnx import host_head_onnx, run_host_head
 from export.nir_export import model_to_nir
@@ -24,6 +23,7 @@ from taaf.checkpoint import Checkpoint
 from taaf.data.base import MultimodalSplit
 from taaf.dynamics import DEFAULT_DT
 from taaf.errors import TaafError
+from taaf.progress import progress as progress_bar
 
 ChipRunner = Callable[[np.ndarray, np.ndarray], ChipRun]
 
@@ -56,6 +56,10 @@ def backend_runner(name: str, ckpt: Checkpoint, dt: float = DEFAULT_DT) -> ChipR
         from hardware.peers import peer_runner
 
         return peer_runner(name, model, dt)
+    if name in ("lava", "lava-fixed"):
+        from hardware.loihi.lava_backend import lava_runner
+
+        return lava_runner(model, fixed=name == "lava-fixed", dt=dt)
     raise TaafError(f"unknown backend {name!r}")
 
 
@@ -69,8 +73,7 @@ def measure_agreement(ckpt: Checkpoint, split: MultimodalSplit, backend: str, ba
     same = {}
     total = {}
     max_diff, seconds = 0.0, 0.0
-    for start in tqdm(range(0, len(split), batch_size), desc=f"simulate [{backend}]", leave=False,
-                      disable=not progress):
+    for start in progress_bar(range(0, len(split), batch_size), f"simulate [{backend}]", progress):
         audio, image = split.audio[start:start + batch_size], split.image[start:start + batch_size]
         t0 = time.perf_counter()
         got = run(audio, image)

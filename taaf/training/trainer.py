@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -30,10 +29,12 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from taaf.progress import progress as progress_bar
+
 from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, TrainConfig, VisualEncoderConfig
 from taaf.data.base import MultimodalDataset
 from taaf.evaluate import evaluate, split_tensors
-from taaf.model.network import AVSpikingNet
+from taaf.model.network import AVNetwork, build_network
 from taaf.training import losses, modulation
 
 
@@ -52,7 +53,7 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    model: AVSpikingNet
+    model: AVNetwork
     history: list[EpochRecord] = field(default_factory=list)
     selected_epoch: int = 0
 
@@ -61,8 +62,11 @@ class TrainResult:
         return {"selected_epoch": self.selected_epoch, "val": best.val, "test": best.test}
 
 
-def model_config_for(data: MultimodalDataset, train: TrainConfig, **overrides) -> ModelConfig:
-    """The default architecture for a data set's shapes (encoders sized for small inputs)."""
+def model_config_for(data: MultimodalDataset, train: TrainConfig, model: str = "snn", **overrides) -> ModelConfig:
+    """The default architecture for a data set's shapes (encoders sized for small inputs).
+
+    ``model`` = snn or ann: the ANN baseline gets the very same layer sizes; time-warp is off
+    for it because it has no time axis to warp (the config then says what was built)."""
     split = data.train
     cfg = ModelConfig(
         n_classes=len(split.class_names),
@@ -70,7 +74,8 @@ def model_config_for(data: MultimodalDataset, train: TrainConfig, **overrides) -
         audio=AudioEncoderConfig(in_features=split.audio_features),
         visual=VisualEncoderConfig(in_shape=split.image_shape),
         fusion=train.fusion,
-        time_warp=train.method == "taaf",
+        time_warp=train.method == "taaf" and model == "snn",
+        model=model,
     )
     return ModelConfig(**{**asdict_shallow(cfg), **overrides})
 
@@ -169,10 +174,10 @@ class StepStats:
 
 
 def build_model_and_optimizer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
-                              ) -> tuple[AVSpikingNet, dict[str, list[torch.nn.Parameter]], torch.optim.Optimizer]:
-    """The model, its modality parameter groups and an optimizer with one group per modality
-    (+ shared), so TAAF can set a learning rate per modality."""
-    model = AVSpikingNet(model_cfg).to(device)
+                              ) -> tuple[AVNetwork, dict[str, list[torch.nn.Parameter]], torch.optim.Optimizer]:
+    """The model (SNN or ANN, as ``model_cfg.model`` says), its modality parameter groups and an
+    optimizer with one group per modality (+ shared), so TAAF can set a learning rate per modality."""
+    model = build_network(model_cfg).to(device)
     groups = model.modality_parameters()
     optimizer = _optimizer(cfg, [{"params": groups[name], "name": name} for name in (*MODALITIES, "shared")])
     return model, groups, optimizer
@@ -248,8 +253,7 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         per_rank = max(1, cfg.batch_size // world.world)
         batches = range(0, len(order), per_rank)
         sums = {"loss": 0.0, "correct": 0.0, "seen": 0, "imp": torch.zeros(2), "k": torch.zeros(2), "steps": 0}
-        bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs} [{cfg.method}]", leave=False,
-                   disable=not (progress and world.is_main and sys.stderr.isatty()))
+        bar = progress_bar(batches, f"epoch {epoch}/{cfg.epochs} [{cfg.method}]", progress and world.is_main)
         model.train()
         for b in bar:
             idx = order[b:b + per_rank]
