@@ -1,4 +1,8 @@
-"""Build the bytes of every file a target needs (no file I/O here: the CLI writes atomically)."""
+"""Build the bytes of every file a target needs (no file I/O here: the CLI writes atomically).
+
+An ANN-baseline checkpoint (``model_config.model == "ann"``) has no chip part: only the onnx
+target applies, and it writes the whole network as model.onnx instead of the host head.
+"""
 from __future__ import annotations
 
 import io
@@ -7,6 +11,7 @@ from pathlib import Path
 
 import nir
 
+from export.ann_onnx import ann_onnx
 from export.host_onnx import host_head_onnx, host_input_names
 from export.manifest import ExportedFile, ExportManifest, Stream, library_versions
 from export.nir_export import branch_graphs, model_to_nir
@@ -33,7 +38,13 @@ def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: fl
     files: dict[str, bytes] = {}
     roles: dict[str, str] = {}
     streams: tuple[Stream, ...] = ()
-    if target == "nir":
+    if cfg.model == "ann":
+        if target != "onnx":
+            raise TaafError(f"{checkpoint_path} is an ANN baseline (no spiking layers): "
+                            f"only --target onnx applies, not {target!r}")
+        files["model.onnx"] = ann_onnx(model)
+        roles["model.onnx"] = "whole ANN baseline (ONNX): audio [B, T, F] + image [B, C, H, W] -> logits [B, C]"
+    elif target == "nir":
         files["taaf.nir"] = nir_bytes(model_to_nir(model, dt))
         roles["taaf.nir"] = "chip graph (NIR, two Inputs: audio_input [F], visual_input [C, H, W])"
         streams = tuple(
@@ -46,7 +57,7 @@ def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: fl
             _check_importer(target, data, name)
             files[f"{name}_encoder.nir"] = data
             roles[f"{name}_encoder.nir"] = f"{name} encoder only (one Input), checked with the {target} importer"
-    if target in ("nir", "onnx"):
+    if target in ("nir", "onnx") and cfg.model == "snn":
         files["host_head.onnx"] = host_head_onnx(cfg.fusion, cfg.n_classes)
         roles["host_head.onnx"] = "host head (ONNX): inputs [B, T, ...] readouts stacked over time"
     manifest = ExportManifest(

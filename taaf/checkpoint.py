@@ -20,7 +20,7 @@ from taaf.config import ModelConfig, TrainConfig, from_dict, to_dict
 from taaf.data import DataSpec
 from taaf.data.cache import atomic_write_bytes
 from taaf.errors import CheckpointError, ConfigError
-from taaf.model.network import AVSpikingNet
+from taaf.model.network import AVNetwork, build_network
 
 FORMAT = "taaf-checkpoint"
 VERSION = 1
@@ -28,14 +28,14 @@ VERSION = 1
 
 @dataclass
 class Checkpoint:
-    model: AVSpikingNet
+    model: AVNetwork  # AVSpikingNet or AVANNNet, as model_config.model says
     model_config: ModelConfig
     train_config: TrainConfig
     data_spec: DataSpec
     summary: dict
 
 
-def save_checkpoint(path: Path, model: AVSpikingNet, train_config: TrainConfig, data_spec: DataSpec,
+def save_checkpoint(path: Path, model: AVNetwork, train_config: TrainConfig, data_spec: DataSpec,
                     summary: dict | None = None) -> None:
     payload = {
         "format": FORMAT,
@@ -70,7 +70,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
         data_spec = from_dict(DataSpec, payload["data_spec"])
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{path}: invalid configuration ({exc})") from None
-    model = AVSpikingNet(model_config)
+    model = build_network(model_config)
     try:
         model.load_state_dict(payload["state_dict"])
     except (KeyError, RuntimeError) as exc:

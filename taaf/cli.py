@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from taaf.config import METHODS
+    from taaf.config import METHODS, MODELS
     from taaf.data import DATASETS, PRESETS
 
     parser = argparse.ArgumentParser(
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(p)
     p.add_argument("--fusion", choices=METHODS, default="taaf",
                    help="taaf (attention fusion + balanced loss), concat (sum fusion), ogm-ge")
+    p.add_argument("--model", choices=MODELS, default="snn",
+                   help="snn (the deployable spiking network) or ann (same layers, ReLU, no time "
+                        "dimension: the benchmarking baseline)")
     p.add_argument("--seed", type=int, default=0, help="training seed (same seed, same machine -> same metrics)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--out", required=True, help="output folder")
@@ -196,7 +199,7 @@ def cmd_train(args) -> int:
         step_loss_weight=args.step_loss_weight, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
     )
     data = load_dataset(spec)
-    model_cfg = model_config_for(data, cfg)
+    model_cfg = model_config_for(data, cfg, model=args.model)
     if args.no_time_warp:
         model_cfg = replace(model_cfg, time_warp=False)
     train_and_save(data, spec, cfg, model_cfg, out, device=_device(args.device), progress=not args.quiet)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from taaf.errors import ConfigError
 
 FUSIONS = ("taaf", "concat")
+MODELS = ("snn", "ann")  # spiking network (the deployable one) | its ReLU, timeless baseline
 METHODS = ("taaf", "concat", "ogm-ge")
 MODALITIES = ("audio", "visual")
 
@@ -83,6 +84,11 @@ class ModelConfig:
     ``init_gain`` multiplies PyTorch's default initial weights of every synapse group that
     drives LIF neurons: with sparse spike inputs the default scale leaves deeper layers silent
     (no spikes, no surrogate gradient); 3x gives 15-25 % initial firing on AV-Digits.
+
+    ``model`` = snn (:class:`~taaf.model.network.AVSpikingNet`) or ann
+    (:class:`~taaf.model.ann.AVANNNet`, the same layers with ReLU and no time dimension, the
+    benchmarking baseline; it ignores ``neuron``, ``time_warp``, ``max_delay`` and ``init_gain``).
+    Defaults to snn so checkpoints written before the ANN existed still load.
     """
 
     n_classes: int
@@ -95,8 +101,11 @@ class ModelConfig:
     max_delay: int = 3
     init_gain: float = 3.0
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    model: str = "snn"
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion {self.fusion!r} (choose from {', '.join(FUSIONS)})")
         for name in ("n_classes", "n_steps", "fused_hidden"):

@@ -9,6 +9,9 @@ TAAF fusion (on chip, per step t):
     z_m[t] = U_m m~[t] + c_m                      per-modality class evidence
     s[t]   = G h[t] + g,  e[t] = q h[t] + q0      modality and temporal score logits
 Concat fusion: z_m[t] only (the fused classifier split per modality).
+
+:func:`build_network` picks this network or its ANN baseline (:mod:`taaf.model.ann`) from
+``ModelConfig.model``; the trainer and the checkpoint loader build models through it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from taaf.config import MODALITIES, ModelConfig
+from taaf.model.ann import AVANNNet
 from taaf.model.encoders import AudioEncoder, VisualEncoder
 from taaf.model.host import HeadOutput, HostHead, Readouts
 from taaf.model.neurons import LIFLayer
@@ -108,3 +112,12 @@ class AVSpikingNet(nn.Module):
         owned = {id(p) for ps in groups.values() for p in ps}
         groups["shared"] = [p for p in self.parameters() if id(p) not in owned]
         return groups
+
+
+#: What the trainer, checkpoints and evaluation accept: the SNN or its ANN baseline.
+AVNetwork = AVSpikingNet | AVANNNet
+
+
+def build_network(cfg: ModelConfig) -> AVNetwork:
+    """The network ``cfg.model`` names (snn or ann), freshly initialised."""
+    return AVANNNet(cfg) if cfg.model == "ann" else AVSpikingNet(cfg)

@@ -1,0 +1,130 @@
+"""The ANN baseline: :class:`~taaf.model.network.AVSpikingNet`'s layers with ReLU instead of LIF
+and no time dimension, for comparing accuracy, MACs, latency and energy with the SNN.
+
+Layer for layer (same ``ModelConfig``, same Linear / Conv2d shapes, same attribute names):
+    audio   mean_t x[t] -> Linear -> ReLU -> ... (``audio_encoder.synapses``)
+    visual  image -> strided Conv2d -> ReLU -> ... -> Linear -> ReLU (``visual_encoder.convs/fc``)
+    z_m     = U_m m + c_m                                (``audio_evidence`` / ``visual_evidence``)
+    TAAF    h = ReLU(W_a a + W_v v + b), s = G h + g     (``fusion.*``), beta = softmax_m(s)
+    concat  logits = z_audio + z_visual
+What has no counterpart without time: the LIF neurons (-> ReLU), the time-warp delays, and the
+temporal score readout q (a softmax over a single step is constant 1 and its gradient is zero,
+so the layer would be dead weight). The SNN's ``init_gain`` is not applied either: it makes
+sparse spike inputs drive deeper LIF layers; dense ReLU activations train from PyTorch's
+default initialisation, which is what an ANN baseline normally uses.
+
+"No time dimension": the audio input [B, T, F] is averaged over T. It is the simplest reading
+that keeps the first layer's shape (F -> hidden[0]): the first Linear is affine, so it sees
+exactly the time-average of the SNN's first-layer current. (Flattening to T*F would change that
+shape and the MAC count.) The image is static already and goes through the conv stack once.
+
+The output is the SNN's :class:`~taaf.model.host.HeadOutput` with T = 1 (alpha [B, 1] = 1,
+beta [B, 1, 2]), produced by the same :class:`~taaf.model.host.HostHead`, so the trainer's
+losses and TAAF balancing (importance from alpha * beta) and ``taaf.evaluate`` run unchanged.
+"""
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, VisualEncoderConfig
+from taaf.model.host import HeadOutput, HostHead, Readouts
+
+
+class AudioMLP(nn.Module):
+    """Time-averaged MFCC frame -> Linear -> ReLU -> ... (the ANN twin of ``AudioEncoder``)."""
+
+    def __init__(self, cfg: AudioEncoderConfig):
+        super().__init__()
+        sizes = (cfg.in_features, *cfg.hidden)
+        self.synapses = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        self.out_features = cfg.hidden[-1]
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio [B, T, F] -> features [B, hidden[-1]]."""
+        x = audio.mean(dim=1)
+        for syn in self.synapses:
+            x = torch.relu(syn(x))
+        return x
+
+
+class VisualCNN(nn.Module):
+    """Image -> strided Conv2d + ReLU layers -> Linear + ReLU (the ANN twin of ``VisualEncoder``)."""
+
+    def __init__(self, cfg: VisualEncoderConfig):
+        super().__init__()
+        c, h, w = cfg.in_shape
+        convs, pad = [], cfg.kernel_size // 2
+        for out_c, stride in zip(cfg.channels, cfg.strides):
+            convs.append(nn.Conv2d(c, out_c, cfg.kernel_size, stride=stride, padding=pad))
+            h = (h + 2 * pad - cfg.kernel_size) // stride + 1
+            w = (w + 2 * pad - cfg.kernel_size) // stride + 1
+            c = out_c
+        self.convs = nn.ModuleList(convs)
+        self.fc = nn.Linear(c * h * w, cfg.hidden)
+        self.out_features = cfg.hidden
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """image [B, C, H, W] -> features [B, hidden]."""
+        x = image
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+        return torch.relu(self.fc(x.flatten(1)))
+
+
+class StaticFusion(nn.Module):
+    """TAAF's fused layer without time: two synapse groups into one ReLU layer, modality scores."""
+
+    def __init__(self, audio_features: int, visual_features: int, cfg: ModelConfig):
+        super().__init__()
+        self.audio_synapses = nn.Linear(audio_features, cfg.fused_hidden)
+        self.visual_synapses = nn.Linear(visual_features, cfg.fused_hidden, bias=False)
+        self.modality_score = nn.Linear(cfg.fused_hidden, len(MODALITIES))
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """Features [B, Fa], [B, Fv] -> modality score logits [B, M]."""
+        return self.modality_score(torch.relu(self.audio_synapses(audio) + self.visual_synapses(visual)))
+
+
+class AVANNNet(nn.Module):
+    """The ANN baseline; same constructor, forward and training hooks as ``AVSpikingNet``."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.audio_encoder = AudioMLP(cfg.audio)
+        self.visual_encoder = VisualCNN(cfg.visual)
+        fa, fv = self.audio_encoder.out_features, self.visual_encoder.out_features
+        self.audio_evidence = nn.Linear(fa, cfg.n_classes)
+        self.visual_evidence = nn.Linear(fv, cfg.n_classes)
+        self.fusion = StaticFusion(fa, fv, cfg) if cfg.fusion == "taaf" else None
+        self.head = HostHead(cfg.fusion)
+
+    def readouts(self, audio: torch.Tensor, image: torch.Tensor) -> Readouts:
+        """audio [B, T, F], image [B, C, H, W] -> the head's inputs as one step ([B, 1, ...])."""
+        a, v = self.audio_encoder(audio), self.visual_encoder(image)
+        r = Readouts(audio=self.audio_evidence(a).unsqueeze(1), visual=self.visual_evidence(v).unsqueeze(1))
+        if self.fusion is not None:
+            r.modality_scores = self.fusion(a, v).unsqueeze(1)
+            # One step: alpha = softmax over a single score = 1 whatever the score is.
+            r.temporal_scores = torch.zeros_like(r.modality_scores[..., 0])
+        return r
+
+    def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
+        return self.head(self.readouts(audio, image))
+
+    def constrain_(self) -> None:
+        """Nothing to project (no neuron parameters); kept so the trainer treats both alike."""
+
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The SNN's grouping: each modality's encoder and evidence readout; the fusion layer
+        and modality scores are shared (TAAF modulates the per-modality learning rates)."""
+        groups = {
+            "audio": [*self.audio_encoder.parameters(), *self.audio_evidence.parameters()],
+            "visual": [*self.visual_encoder.parameters(), *self.visual_evidence.parameters()],
+        }
+        owned = {id(p) for ps in groups.values() for p in ps}
+        groups["shared"] = [p for p in self.parameters() if id(p) not in owned]
+        return groups
