@@ -6,7 +6,7 @@ Targets (more arrive with the hardware stages):
   snntorch  audio_encoder.nir + visual_encoder.nir (one Input each: nirtorch-based importers
             cannot take two) + manifest.json; checked to load with snntorch.import_from_nir
   norse     the same branch graphs, checked to load with norse.torch.from_nir
-  onnx      host_head.onnx + manifest.json
+  onnx      host_head.onnx (SNN) or model.onnx (ANN baseline) + manifest.json
 
 Everything is written to a temporary folder first and moved into OUT only when complete.
 """
@@ -25,7 +25,7 @@ TARGETS = {
     "nir": "chip graph (NIR) + host head (ONNX) + manifest",
     "snntorch": "per-modality encoder graphs loadable by snntorch.import_from_nir",
     "norse": "per-modality encoder graphs loadable by norse.torch.from_nir",
-    "onnx": "host head (ONNX, runs with onnxruntime)",
+    "onnx": "SNN: the host head; ANN baseline: the whole network (ONNX, runs with onnxruntime)",
 }
 
 

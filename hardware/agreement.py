@@ -65,6 +65,9 @@ def backend_runner(name: str, ckpt: Checkpoint, dt: float = DEFAULT_DT) -> ChipR
 
 def measure_agreement(ckpt: Checkpoint, split: MultimodalSplit, backend: str, batch_size: int = 100,
                       dt: float = DEFAULT_DT, progress: bool = True) -> AgreementReport:
+    if ckpt.model_config.model != "snn":
+        raise TaafError(f"an {ckpt.model_config.model.upper()} checkpoint has no spiking part to simulate "
+                        f"(use 'taaf eval', or 'taaf-export --target onnx')")
     model = ckpt.model.eval()
     twin = exported_twin(model, model_to_nir(model, dt))
     run = backend_runner(backend, ckpt, dt)

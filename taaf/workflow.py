@@ -58,6 +58,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
     acc = preds.accuracies()
     return {
         "checkpoint": str(path),
+        "model": ckpt.model_config.model,
         "method": ckpt.train_config.method,
         "dataset": ckpt.data_spec.dataset,
         "preset": ckpt.data_spec.preset,

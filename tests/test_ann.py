@@ -3,6 +3,7 @@ exported whole to ONNX, MACs counted, and the GPU energy path (its arithmetic wi
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import types
 from dataclasses import replace
@@ -261,3 +262,13 @@ def test_gpu_energy_reasons_with_fake_cuda(fake_cuda, ann_cfg):
     fake_cuda.setitem(sys.modules, "pynvml", _fake_pynvml(supported=False))
     result = ann_baseline.measure_gpu_energy(net, 1, device="cpu")
     assert not result.measured and result.reason == ann_baseline.NO_COUNTER
+
+
+def test_simulating_an_ann_checkpoint_is_a_clear_error(tmp_path):
+    from taaf.cli import main
+
+    out = tmp_path / "ann"
+    assert main(["train", "--model", "ann", "--steps", "4", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    result = subprocess.run([sys.executable, "-m", "taaf.cli", "simulate", str(out / "model.pt")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "no spiking part" in result.stderr and "Traceback" not in result.stderr
