@@ -22,8 +22,8 @@ import numpy as np
 
 from taaf.errors import TaafError
 
-MODEL_BACKENDS = ("torch", "reference", "snntorch", "norse")
-GRAPH_BACKENDS = ("reference",)
+MODEL_BACKENDS = ("torch", "reference", "snntorch", "norse", "lava", "lava-fixed")
+GRAPH_BACKENDS = ("reference", "lava", "lava-fixed")
 
 
 def register(subparsers) -> None:
@@ -102,7 +102,13 @@ def _run_graph(args) -> int:
     inputs = _read_inputs(Path(args.input))
     dt = args.dt if args.dt is not None else graph.metadata.get("dt", 1e-4)
     start = time.perf_counter()
-    result = ReferenceSimulator(graph, dt).run(inputs, record=bool(args.record))
+    if args.backend == "reference":
+        result = ReferenceSimulator(graph, dt).run(inputs, record=bool(args.record))
+    else:
+        from hardware.loihi.lava_backend import run_lava_graph
+
+        result = run_lava_graph(graph, inputs, fixed=args.backend == "lava-fixed", dt=dt,
+                                record_v=bool(args.record))
     elapsed = time.perf_counter() - start
     arrays = {f"output__{k}": v for k, v in result.outputs.items()}
     for node, states in result.states.items():
