@@ -35,6 +35,8 @@ demo: $(STAMP)
 	$(VENV)/bin/taaf demo --out runs/demo
 	$(VENV)/bin/taaf-export runs/demo/model.pt --target nir -o runs/demo/export
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend reference --split test --save runs/demo/agreement_reference.json
+	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend lava --limit 200 --batch-size 200 --save runs/demo/agreement_lava.json
+	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend lava-fixed --limit 200 --batch-size 200 --save runs/demo/agreement_lava_fixed.json
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
