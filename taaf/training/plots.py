@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from taaf.config import MODALITIES  # noqa: E402
+from taaf.data.cache import default_file_mode  # noqa: E402
 
 COLORS = {"fused": "black", "audio": "tab:blue", "visual": "tab:orange"}
 
@@ -24,6 +25,7 @@ def save_figure(fig, path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         plt.close(fig)

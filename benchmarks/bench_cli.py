@@ -1,0 +1,358 @@
+"""``taaf bench``: what a trained SNN costs on a neuromorphic chip, against an ANN on a GPU.
+
+Registered into the ``taaf`` command through the ``taaf.commands`` entry point, so the model
+package never imports benchmark code.
+
+    taaf bench model.pt [--ann ann.pt] [--cost-table NAME_OR_PATH ...] [--split test]
+               [--limit N] [--backend torch|reference] --out DIR
+
+Writes DIR/report.json (schema ``taaf-bench/1``, :func:`benchmarks.report.validate_report`),
+DIR/report.md and four PNG plots, each file atomically, and prints the headline table. This
+module obtains the numbers (evaluate, count, time, measure); :mod:`benchmarks.report` says
+what they mean and renders them. Every input is checked before any work starts, so a bad
+cost table or a mismatched checkpoint costs one line on stderr and exit code 2, not a minute.
+
+Heavy imports (torch, onnxruntime, matplotlib) happen inside the functions: ``taaf`` imports
+this module for every subcommand, just to call :func:`register`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from taaf.errors import TaafError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from benchmarks.energy import CostTable
+    from benchmarks.metrics import NetworkCounts
+    from benchmarks.report import (
+        AnnCounts,
+        AnnMeasurements,
+        BenchReport,
+        CheckpointInfo,
+        Machine,
+    )
+    from taaf.checkpoint import Checkpoint
+    from taaf.data import MultimodalSplit
+    from taaf.model.network import AVSpikingNet
+
+BACKENDS = ("torch", "reference")
+MAC_TABLE = "cmos45-fp32"  # where MACs go when a table is a spiking chip (energy.estimate_energy's default)
+THROUGHPUT_BATCH = 256
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="cost report: SynOps, estimated chip energy, ANN latency / GPU energy",
+        description="Count a trained SNN's operations on a data split (NeuroBench definitions), estimate "
+                    "its energy per inference with cited cost tables, and compare with an ANN baseline's "
+                    "accuracy, MACs, estimated energy and measured CPU latency / GPU energy. Writes "
+                    "report.json, report.md and PNG plots to --out and prints the headline table.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[1],
+    )
+    p.add_argument("model", help="the SNN: a model.pt from 'taaf train'")
+    p.add_argument("--ann", default="", help="the ANN baseline: a model.pt from 'taaf train --model ann' "
+                                            "trained on the same data")
+    p.add_argument("--cost-table", action="extend", nargs="+", default=None, metavar="NAME_OR_PATH",
+                   help="shipped table name (cmos45-fp32, cmos45-int8, loihi, truenorth) or a .json file of "
+                        "the same form; repeatable (default: every shipped table)")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split (0: all)")
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="where the SNN's spikes are counted from: the PyTorch model, or the exported NIR "
+                        "graph on the reference simulator")
+    p.add_argument("--batch-size", type=int, default=100, help="samples per counting batch")
+    p.add_argument("--runs", type=int, default=50, help="timed onnxruntime runs per batch size")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmarks.energy import available_cost_tables, load_cost_table
+    from benchmarks.report import PLOTS, headline_table, validate_report
+    from taaf.data import load_dataset
+
+    if args.limit < 0:
+        raise TaafError("--limit must be >= 0")
+    if args.batch_size < 1 or args.runs < 1:
+        raise TaafError("--batch-size and --runs must be >= 1")
+    tables = tuple(load_cost_table(n) for n in (args.cost_table or available_cost_tables()))
+    mac_table = load_cost_table(MAC_TABLE)
+    snn = load_role(args.model, "snn")
+    ann = load_role(args.ann, "ann") if args.ann else None
+    if ann is not None:
+        check_same_data(snn, ann)
+    out = output_dir(args.out)
+    full = load_dataset(snn.data_spec).split(args.split)
+    split = full.subset(slice(0, args.limit)) if args.limit else full
+    if len(split) == 0:
+        raise TaafError(f"the {args.split} split has no samples")
+    report = build_report(snn, ann, args.model, args.ann, split, len(full), args.split, tables, mac_table,
+                          args.backend, args.batch_size, args.runs)
+    as_json = report.as_dict()
+    validate_report(as_json)  # our own output must follow our own schema
+    write_report(report, as_json, out)
+    print(headline_table(report))
+    print(f"\nwrote report.json, report.md, {', '.join(PLOTS)} to {out}/")
+    return 0
+
+
+# --------------------------------------------------------------------------- input checks
+
+def load_role(path: str, role: str) -> Checkpoint:
+    """Load a checkpoint and insist it is the kind its argument expects ("checkpoint mismatch")."""
+    from taaf.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    kind = ckpt.model_config.model
+    if role == "snn" and kind != "snn":
+        raise TaafError(f"checkpoint mismatch: {path} is an {kind.upper()} checkpoint; the model argument must be "
+                        "the SNN (taaf train --model snn), pass the ANN baseline with --ann")
+    if role == "ann" and kind != "ann":
+        raise TaafError(f"checkpoint mismatch: --ann {path} is an {kind.upper()} checkpoint; --ann needs an ANN "
+                        "baseline (taaf train --model ann)")
+    return ckpt
+
+
+def check_same_data(snn: Checkpoint, ann: Checkpoint) -> None:
+    """Both models must be evaluated on the same samples, so they must share the data spec."""
+    from taaf.config import to_dict
+
+    field = first_difference(to_dict(snn.data_spec), to_dict(ann.data_spec), "data_spec")
+    if field is not None:
+        name, a, b = field
+        raise TaafError(f"checkpoint mismatch: the ANN was trained on different data than the SNN "
+                        f"({name}: SNN {a!r}, ANN {b!r})")
+
+
+def first_difference(a: dict, b: dict, prefix: str) -> tuple[str, object, object] | None:
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            found = first_difference(x, y, f"{prefix}.{key}")
+            if found is not None:
+                return found
+        elif x != y:
+            return f"{prefix}.{key}", x, y
+    return None
+
+
+def output_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TaafError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise TaafError(f"output folder {out} is not writable")
+    return out
+
+
+# --------------------------------------------------------------------------- counting
+
+def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backend: str,
+                batch_size: int) -> NetworkCounts:
+    """:func:`~benchmarks.metrics.count_torch` (or ``count_run`` on the reference simulator) in
+    batches, merged exactly: every total is an integer sum over samples."""
+    from benchmarks.metrics import count_run, count_torch
+
+    simulator = None
+    if backend == "reference":
+        from export.nir_export import model_to_nir
+        from hardware.backends import run_reference
+        from hardware.reference import ReferenceSimulator
+        from taaf.dynamics import DEFAULT_DT
+
+        simulator = ReferenceSimulator(model_to_nir(model, DEFAULT_DT), DEFAULT_DT)
+    parts = []
+    for start in range(0, len(audio), batch_size):
+        a, i = audio[start:start + batch_size], image[start:start + batch_size]
+        if simulator is None:
+            parts.append(count_torch(model, a, i))
+        else:
+            parts.append(count_run(model, run_reference(model, a, i, simulator=simulator), a, i))
+    return merge_counts(parts)
+
+
+def merge_counts(parts: Sequence[NetworkCounts]) -> NetworkCounts:
+    """One :class:`~benchmarks.metrics.NetworkCounts` from batches counted on one topology."""
+    first = parts[0]
+    for p in parts[1:]:
+        if [g.name for g in p.groups] != [g.name for g in first.groups] or p.steps != first.steps:
+            raise ValueError("merge_counts: parts come from different topologies")
+
+    def total(items, attr: str) -> int:
+        return sum(getattr(x, attr) for x in items)
+
+    groups = tuple(replace(g, samples=total(gs, "samples"), effective_total=total(gs, "effective_total"),
+                           dense_total=total(gs, "dense_total"))
+                   for g, gs in zip(first.groups, zip(*(p.groups for p in parts))))
+    firing = tuple(replace(f, samples=total(fs, "samples"),
+                           spikes_per_step=tuple(map(sum, zip(*(x.spikes_per_step for x in fs)))))
+                   for f, fs in zip(first.firing, zip(*(p.firing for p in parts))))
+    updates = tuple(replace(u, samples=total(us, "samples"), neuron_updates_total=total(us, "neuron_updates_total"),
+                            membrane_updates_total=total(us, "membrane_updates_total"))
+                    for u, us in zip(first.updates, zip(*(p.updates for p in parts))))
+    return replace(first, samples=total(parts, "samples"), groups=groups, firing=firing, updates=updates)
+
+
+_ANN_NAMES = ((r"audio_encoder\.synapses\.(\d+)", r"audio_fc\1"), (r"visual_encoder\.convs\.(\d+)", r"visual_conv\1"),
+              (r"visual_encoder\.fc", "visual_fc"), (r"audio_evidence", "readout_audio"),
+              (r"visual_evidence", "readout_visual"), (r"fusion\.audio_synapses", "fusion_audio_synapses"),
+              (r"fusion\.visual_synapses", "fusion_visual_synapses"), (r"fusion\.modality_score", "readout_modality"))
+
+
+def ann_layer_name(module: str) -> str:
+    """The SNN synapse group an ANN module mirrors (so per-layer tables line up)."""
+    for pattern, name in _ANN_NAMES:
+        if re.fullmatch(pattern, module):
+            return re.sub(pattern, name, module)
+    return module
+
+
+def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray) -> AnnCounts:
+    """MACs per inference of every Linear / Conv2d (out elements x fan-in, per sample), plus the
+    FlopCounterMode total they must equal and the host head's weighted sums at T = 1."""
+    import torch
+    from torch import nn
+
+    from benchmarks.ann_baseline import count_macs, parameter_count
+    from benchmarks.metrics.harness import host_counts
+    from benchmarks.metrics.topology import HostHead
+    from benchmarks.report import AnnCounts, AnnLayer
+    from taaf.config import MODALITIES
+
+    a, i = torch.as_tensor(audio[:1]), torch.as_tensor(image[:1])
+    macs: dict[str, int] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            fan_in = module.in_features
+        elif isinstance(module, nn.Conv2d):
+            fan_in = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        else:
+            continue
+
+        def hook(mod, inputs, output, name=name, fan_in=fan_in):
+            macs[name] = macs.get(name, 0) + output[0].numel() * fan_in  # output[0]: one sample
+
+        hooks.append(module.register_forward_hook(hook))
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(a, i)
+    finally:
+        for h in hooks:
+            h.remove()
+    cfg = model.config
+    host = host_counts(HostHead(cfg.fusion, cfg.n_classes, len(MODALITIES)), steps=1)
+    layers = tuple(AnnLayer(ann_layer_name(n), n, m) for n, m in macs.items())
+    biases = sum(p.numel() for n, p in model.named_parameters() if n.endswith("bias"))
+    return AnnCounts(layers, count_macs(model, (a, i)), host, parameter_count(model) - biases, biases)
+
+
+# --------------------------------------------------------------------------- measuring
+
+def measure_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, runs: int) -> AnnMeasurements:
+    """ONNX CPU latency (batch 1) and throughput (batch 256) and GPU energy at both batches."""
+    import numpy as np
+    import torch
+
+    from benchmarks.ann_baseline import batch_of, measure_gpu_energy, time_onnx
+    from benchmarks.report import AnnMeasurements
+    from export.ann_onnx import ann_onnx, run_ann_onnx
+
+    onnx_bytes = ann_onnx(model)
+    a, i = batch_of(audio, 64), batch_of(image, 64)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(a), torch.from_numpy(i)).logits.numpy()
+    diff = float(np.abs(run_ann_onnx(onnx_bytes, a, i) - reference).max())
+    feeds = {"audio": audio, "image": image}
+    latency = time_onnx(onnx_bytes, feeds, 1, runs=runs)
+    throughput = time_onnx(onnx_bytes, feeds, THROUGHPUT_BATCH, runs=runs)
+    energy = tuple(measure_gpu_energy(model, b, inputs=(torch.from_numpy(batch_of(audio, b)),
+                                                        torch.from_numpy(batch_of(image, b))))
+                   for b in (1, THROUGHPUT_BATCH))
+    return AnnMeasurements(latency, throughput, diff, energy)
+
+
+def machine() -> Machine:
+    import onnxruntime
+    import torch
+
+    from benchmarks.report import Machine
+
+    return Machine(cpu=platform.processor() or platform.machine(), cores=os.cpu_count() or 0,
+                   torch=torch.__version__, onnxruntime=onnxruntime.__version__,
+                   gpu=torch.cuda.get_device_name() if torch.cuda.is_available() else "none")
+
+
+# --------------------------------------------------------------------------- the report
+
+def checkpoint_info(ckpt: Checkpoint, path: str, role: str) -> CheckpointInfo:
+    from benchmarks.ann_baseline import parameter_count
+    from benchmarks.report import CheckpointInfo
+    from taaf.data.cache import sha256_file
+
+    return CheckpointInfo(role=role, path=str(path), sha256=sha256_file(Path(path)), model=ckpt.model_config.model,
+                          method=ckpt.train_config.method, fusion=ckpt.model_config.fusion,
+                          n_steps=ckpt.model_config.n_steps, epochs=ckpt.train_config.epochs,
+                          parameters=parameter_count(ckpt.model))
+
+
+def build_report(snn: Checkpoint, ann: Checkpoint | None, snn_path: str, ann_path: str, split: MultimodalSplit,
+                 split_samples: int, split_name: str, tables: Sequence[CostTable], mac_table: CostTable,
+                 backend: str, batch_size: int, runs: int) -> BenchReport:
+    """Evaluate, count and measure both models on ``split`` (the same samples for both)."""
+    from benchmarks.energy import estimate_energy
+    from benchmarks.report import (
+        Attention,
+        BenchReport,
+        SplitInfo,
+        TableEstimate,
+        estimate_ann_energy,
+    )
+    from taaf.evaluate import predict
+
+    snn_model = snn.model.eval()
+    preds = predict(snn_model, split)
+    counts = count_split(snn_model, split.audio, split.image, backend, batch_size)
+    ann_counts = ann_acc = measured = None
+    if ann is not None:
+        ann_model = ann.model.eval()
+        ann_acc = predict(ann_model, split).accuracies()
+        ann_counts = count_ann(ann_model, split.audio, split.image)
+        measured = measure_ann(ann_model, split.audio, split.image, runs)
+    estimates = tuple(
+        TableEstimate(t, estimate_energy(counts, t, mac_table),
+                      None if ann_counts is None else estimate_ann_energy(ann_counts, t, mac_table))
+        for t in tables)
+    return BenchReport(
+        snn=checkpoint_info(snn, snn_path, "snn"),
+        ann=None if ann is None else checkpoint_info(ann, ann_path, "ann"),
+        data=SplitInfo(snn.data_spec, split_name, len(split), split_samples),
+        snn_accuracy=preds.accuracies(), ann_accuracy=ann_acc,
+        counts=counts, count_source=backend, ann_counts=ann_counts, estimates=estimates,
+        ann_measured=measured, machine=machine(),
+        attention=Attention(snn.model_config.fusion, preds.alpha, preds.beta),
+    )
+
+
+def write_report(report: BenchReport, as_json: dict, out: Path) -> None:
+    """report.json, report.md and the plots; each file is replaced atomically."""
+    from benchmarks.report import render_markdown, write_plots
+    from taaf.data.cache import atomic_write_bytes
+
+    atomic_write_bytes(out / "report.json", (json.dumps(as_json, indent=2, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(out / "report.md", render_markdown(report).encode())
+    write_plots(report, out)
