@@ -2,6 +2,9 @@
 
 An ANN-baseline checkpoint (``model_config.model == "ann"``) has no chip part: only the onnx
 target applies, and it writes the whole network as model.onnx instead of the host head.
+
+Targets of later stages (``lava``, ``loihi2``: :func:`export.cli.plugin_targets`) build their own
+files, roles, streams and partition; this module adds the manifest as for every target.
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ def nir_bytes(graph: nir.NIRGraph) -> bytes:
     return buffer.getvalue()
 
 
-def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: float | None) -> dict[str, bytes]:
+def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: float | None,
+                    notes: list[str] | None = None) -> dict[str, bytes]:
     dt = DEFAULT_DT if dt is None else float(dt)
     if dt <= 0:
         raise TaafError(f"--dt must be positive, got {dt}")
@@ -38,6 +42,7 @@ def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: fl
     files: dict[str, bytes] = {}
     roles: dict[str, str] = {}
     streams: tuple[Stream, ...] = ()
+    partition = PARTITION if target == "nir" else ""
     if cfg.model == "ann":
         if target != "onnx":
             raise TaafError(f"{checkpoint_path} is an ANN baseline (no spiking layers): "
@@ -51,6 +56,19 @@ def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: fl
             Stream(name, name, (cfg.n_classes,) if name.startswith("z_") else ((2,) if name == "modality_scores" else (1,)))
             for name in host_input_names(cfg.fusion)
         )
+    else:
+        from export.cli import TARGETS, plugin_targets
+
+        if target not in TARGETS:  # a later stage's target (entry point group taaf.export_targets)
+            plugin = plugin_targets().get(target)
+            if plugin is None or isinstance(plugin, Exception):
+                raise TaafError(f"export target {target!r} cannot be loaded: {plugin}")
+            result = plugin.build(ckpt, checkpoint_path, dt)
+            files.update(result.files)
+            roles.update(result.roles)
+            streams, partition = tuple(result.streams), result.partition
+            if notes is not None and result.summary:
+                notes.append(result.summary)
     if target in ("snntorch", "norse"):
         for name, graph in branch_graphs(model, dt).items():
             data = nir_bytes(graph)
@@ -71,7 +89,7 @@ def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: fl
         n_classes=cfg.n_classes,
         files=tuple(ExportedFile(n, roles[n], sha256_bytes(d)) for n, d in files.items()),
         streams=streams,
-        partition=PARTITION if target == "nir" else "",
+        partition=partition,
         versions=library_versions(),
     )
     files["manifest.json"] = manifest.to_json().encode()
