@@ -34,6 +34,8 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/taaf demo --out runs/demo
 	$(VENV)/bin/taaf-export runs/demo/model.pt --target nir -o runs/demo/export
+	$(VENV)/bin/taaf-export runs/demo/model.pt --target lava -o runs/demo/lava
+	$(VENV)/bin/taaf-export runs/demo/model.pt --target loihi2 -o runs/demo/loihi2
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend reference --split test --save runs/demo/agreement_reference.json
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend lava --limit 200 --batch-size 200 --save runs/demo/agreement_lava.json
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend lava-fixed --limit 200 --batch-size 200 --save runs/demo/agreement_lava_fixed.json
