@@ -60,6 +60,10 @@ def backend_runner(name: str, ckpt: Checkpoint, dt: float = DEFAULT_DT) -> ChipR
         from hardware.loihi.lava_backend import lava_runner
 
         return lava_runner(model, fixed=name == "lava-fixed", dt=dt)
+    if name in ("loihi-emu", "loihi-emu-float"):
+        from hardware.loihi.emulator import emulator_runner
+
+        return emulator_runner(model, fixed=name == "loihi-emu", dt=dt)  # engine: $TAAF_LOIHI_EMU_ENGINE
     raise TaafError(f"unknown backend {name!r}")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from taaf.errors import TaafError
 
-MODEL_BACKENDS = ("torch", "reference", "snntorch", "norse", "lava", "lava-fixed")
+MODEL_BACKENDS = ("torch", "reference", "snntorch", "norse", "lava", "lava-fixed", "loihi-emu", "loihi-emu-float")
 GRAPH_BACKENDS = ("reference", "lava", "lava-fixed")
 
 

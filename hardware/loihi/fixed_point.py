@@ -4,7 +4,10 @@ One module for everything that turns float parameters into Loihi registers, so t
 mapper (:mod:`hardware.loihi.lava_mapper`), a netx writer and a vectorised emulator all use the
 same numbers. No Lava import: the integer arithmetic below is a transcription of Lava 0.10's
 ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc`` and ``AbstractPyLifModelFixed`` (and
-``PyLifResetModelBitAcc``), checked against them by ``tests/test_lava.py``.
+``PyLifResetModelBitAcc``), checked against them by ``tests/test_lava.py``. The arithmetic
+functions take numpy arrays or torch tensors with any batch dimensions (one definition for the
+mapper's emulation and the batched emulator :mod:`hardware.loihi.emulator`), and
+:func:`lif_float_step` is Lava's float LIF in the same form.
 
 Registers (what Lava's bit-accurate models do)
 ----------------------------------------------
@@ -291,40 +294,97 @@ class QuantizedReadout:
     synapses: tuple[QuantizedSynapses, ...]
 
 
-# --- exact integer arithmetic (Lava 0.10's bit-accurate models, numpy int64) ---------------
+# --- exact integer arithmetic (Lava 0.10's bit-accurate models) -----------------------------
+#
+# Written once for numpy int64 arrays and torch int64 tensors (any device), any leading batch
+# dimensions: the mapper's numpy emulation, the batched emulator (:mod:`.emulator`) and the
+# tests all call these functions, so the rules exist in one place only. numpy inputs are
+# coerced to int64 (as before); torch inputs must already be int64 tensors (float64 for the
+# float model). Only Python operators, ``sign``/``abs``/``where``/``clip`` are used.
+
+# Where our int64 arithmetic is Lava's: Lava's CPU models hold ``a_in``, ``u`` and ``v`` in
+# int32. With |a_in| < 2^18 per step the 24-bit wrap of ``u`` is a true modular wrap (``u``
+# stays in (-2^23, 2^23]) and no int32 intermediate can overflow, so int64 == Lava exactly.
+# Beyond it Lava's int32 overflow (an artefact of the CPU model, not Loihi) may differ.
+EXACT_ACTIVATION_LIMIT = 2 ** (UV_BITS - ACT_SHIFT)  # 2^18; the rules keep |a_in| <= ACTIVATION_MAX
+INT32_LIMIT = 2 ** 31  # Lava's int32 messages: a graded accumulation shifted right must stay below
+
+
+def _namespace(*arrays):
+    """numpy, or torch when any argument is a torch tensor (torch is only imported then)."""
+    for a in arrays:
+        if type(a).__module__.split(".", 1)[0] == "torch":
+            import torch
+
+            return torch
+    return np
+
+
+def shift_activation(a, weight_exp: int):
+    """Lava's weight exponent on an accumulated sum: ``a << exp`` (exp > 0) or ``a >> -exp``
+    (arithmetic shift, i.e. floor). Integer numpy array or torch tensor."""
+    return a << int(weight_exp) if weight_exp > 0 else a >> -int(weight_exp)
+
 
 def dense_accumulate(weights: np.ndarray, x: np.ndarray, weight_exp: int) -> np.ndarray:
-    """``PyDenseModelBitAcc``: ``a = W @ x`` then ``a << exp`` (exp > 0) or ``a >> -exp``."""
+    """``PyDenseModelBitAcc``: ``a = W @ x`` then ``a << exp`` (exp > 0) or ``a >> -exp``.
+    ``x`` [..., n_in] (any leading batch dimensions) -> [..., n_out]."""
     a = np.asarray(x, dtype=np.int64) @ np.asarray(weights, dtype=np.int64).T
-    return np.left_shift(a, weight_exp) if weight_exp > 0 else np.right_shift(a, -weight_exp)
+    return shift_activation(a, weight_exp)
 
 
-def decay_toward_zero(x: np.ndarray, decay_const: int) -> np.ndarray:
-    """``sign(x (4096 - d)) * (|x (4096 - d)| >> 12)``: Lava's decay of ``u``/``v``."""
-    p = np.asarray(x, dtype=np.int64) * (DECAY_UNITY - int(decay_const))
-    return np.sign(p) * np.right_shift(np.abs(p), DECAY_SHIFT)
+def decay_toward_zero(x, decay_const: int):
+    """``sign(x (4096 - d)) * (|x (4096 - d)| >> 12)``: Lava's decay of ``u``/``v``.
+    (``d = 4096`` gives 0 and ``d = 0`` gives ``x``; both are computed without the product.)"""
+    xp = _namespace(x)
+    if xp is np:
+        x = np.asarray(x, dtype=np.int64)
+    factor = DECAY_UNITY - int(decay_const)
+    if factor == 0:
+        return x * 0
+    if factor == DECAY_UNITY:
+        return x * 1  # |x| 2^12 >> 12 = |x|, exactly; a new array, as in every other case
+    p = x * factor
+    return xp.sign(p) * (xp.abs(p) >> DECAY_SHIFT)
 
 
-def wrap_u(u: np.ndarray) -> np.ndarray:
+def wrap_u(u):
     """Lava's 24-bit wrap of the current (note: ``> 2^23`` and ``<= -2^23``, as Lava does)."""
-    w = np.where(u > UV_MAX, u - 2 * UV_MAX, u)
-    return np.where(w <= -UV_MAX, u + 2 * UV_MAX, w)
+    xp = _namespace(u)
+    w = xp.where(u > UV_MAX, u - 2 * UV_MAX, u)
+    return xp.where(w <= -UV_MAX, u + 2 * UV_MAX, w)
 
 
-def clip_v(v: np.ndarray) -> np.ndarray:
-    return np.clip(v, -UV_MAX + 1, UV_MAX - 1)
+def clip_v(v):
+    return _namespace(v).clip(v, -UV_MAX + 1, UV_MAX - 1)
 
 
 def lif_fixed_step(u, v, a_in, du: int, dv: int, effective_bias, effective_vth: int):
     """One step of ``AbstractPyLifModelFixed`` + ``PyLifModelBitAcc``; all int64.
 
-    Returns ``(u, v, spikes)`` with ``v`` already reset to 0 where it spiked.
+    Returns ``(u, v, spikes)`` with ``v`` already reset to 0 where it spiked. ``u``, ``v``,
+    ``a_in``: [..., n] (numpy or torch, the same for all); ``effective_bias`` broadcasts.
     """
-    u = decay_toward_zero(u, du + DS_OFFSET) + np.left_shift(np.asarray(a_in, dtype=np.int64), ACT_SHIFT)
-    u = wrap_u(u)
-    v = clip_v(decay_toward_zero(v, dv + DM_OFFSET) + u + np.asarray(effective_bias, dtype=np.int64))
+    xp = _namespace(u, v, a_in, effective_bias)
+    if xp is np:
+        a_in = np.asarray(a_in, dtype=np.int64)
+        effective_bias = np.asarray(effective_bias, dtype=np.int64)
+    u = wrap_u(decay_toward_zero(u, du + DS_OFFSET) + (a_in << ACT_SHIFT))
+    v = clip_v(decay_toward_zero(v, dv + DM_OFFSET) + u + effective_bias)
     spikes = v > effective_vth
-    v = np.where(spikes, 0, v)
+    v = xp.where(spikes, 0, v)
+    return u, v, spikes
+
+
+def lif_float_step(u, v, a_in, du: float, dv: float, bias, vth: float):
+    """One step of Lava's float LIF (``AbstractPyLifModelFloat`` + ``PyLifModelFloat``), the
+    same float64 operations in the same order: ``u = u (1 - du) + a_in``,
+    ``v = v (1 - dv) + u + bias``, spike when ``v > vth``, then ``v = 0``."""
+    xp = _namespace(u, v, a_in, bias)
+    u = u * (1 - du) + a_in
+    v = v * (1 - dv) + u + bias
+    spikes = v > vth
+    v = xp.where(spikes, 0.0, v)
     return u, v, spikes
 
 
@@ -597,6 +657,8 @@ def gate_synapses(layer: QuantizedLayer) -> QuantizedSynapses:
 __all__ = [
     "ACTIVATION_MAX",
     "DELAY_MAX",
+    "EXACT_ACTIVATION_LIMIT",
+    "INT32_LIMIT",
     "FloatNeuron",
     "FloatTerm",
     "InputEncoding",
@@ -616,6 +678,8 @@ __all__ = [
     "gate_synapses",
     "lava_weights",
     "lif_fixed_step",
+    "lif_float_step",
+    "shift_activation",
     "u_bound",
     "wrap_u",
 ]
