@@ -975,6 +975,14 @@ def _kill_group(pgid: int, grace_s: float = 5.0) -> list[int]:
         time.sleep(0.02)
 
 
+def _survivors(pgid: int, grace_s: float) -> list[int]:
+    """Live members of ``pgid`` that are still there after ``grace_s`` seconds."""
+    deadline = time.monotonic() + grace_s
+    while (alive := group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
 @dataclass
 class WatchdogInfo:
     """What the last watchdog run did (for tests and benchmarks)."""
@@ -1020,9 +1028,12 @@ def run_in_watchdog(fn: Callable, *args, timeout: float = DEFAULT_TIMEOUT_S):
     finally:
         if proc.pid is not None:
             proc.join(timeout=10.0 if status == "ok" else 0.5)
-            leftover = _kill_group(proc.pid)
+            _kill_group(proc.pid)
             with contextlib.suppress(Exception):
-                proc.join(timeout=1.0)
+                proc.join(timeout=5.0)
+            # Count survivors only after the group leader is reaped: a SIGKILLed leader that is
+            # still dying shows as a live member (a flaky false alarm under load otherwise).
+            leftover = _survivors(proc.pid, grace_s=5.0)
             LAST_RUN.pgid, LAST_RUN.leftover = proc.pid, leftover
         LAST_RUN.seconds = time.monotonic() - start
         parent_conn.close()
