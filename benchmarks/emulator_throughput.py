@@ -32,31 +32,9 @@ import torch
 
 from hardware.loihi.emulator import emulate_model, model_emulator
 from hardware.loihi.lava_backend import run_lava
-from taaf.config import TrainConfig
-from taaf.data import DataSpec, load_dataset
+from benchmarks.common import median_time, model_or_default
+from taaf.data import load_dataset
 from taaf.model.network import AVSpikingNet
-from taaf.training.trainer import model_config_for
-
-
-def _model(checkpoint: Path | None):
-    if checkpoint and checkpoint.is_file():
-        from taaf.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(checkpoint)
-        return ckpt.model.eval(), ckpt.data_spec, str(checkpoint)
-    spec = DataSpec()
-    torch.manual_seed(0)
-    return AVSpikingNet(model_config_for(load_dataset(spec), TrainConfig())).eval(), spec, "untrained default"
-
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def _load() -> str:
@@ -95,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
-    model, spec, source = _model(args.checkpoint)
+    model, spec, source = model_or_default(args.checkpoint)
     split = load_dataset(spec).test
     threads = torch.get_num_threads()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -130,10 +108,10 @@ def main(argv: list[str] | None = None) -> None:
         batch = min(batch, len(split))
         audio, image = split.audio[:batch], split.image[:batch]
         reps = args.repeats if batch > 1 else max(args.repeats, 20)
-        t_np = _time(lambda a=audio, i=image: emu("numpy", a, i), reps)
-        t_th = _time(lambda a=audio, i=image: emu("torch", a, i), reps)
+        t_np = median_time(lambda a=audio, i=image: emu("numpy", a, i), reps)
+        t_th = median_time(lambda a=audio, i=image: emu("torch", a, i), reps)
         with _Threads(1):
-            t_t1 = _time(lambda a=audio, i=image: emu("torch", a, i), reps)
+            t_t1 = median_time(lambda a=audio, i=image: emu("torch", a, i), reps)
         sps = [batch / t for t in (t_np, t_th, t_t1)]
         lava_col = f"{lava_sps:9.2f}" if lava_sps else f"{'-':>9}"
         ups = [f"{s / lava_sps:10.0f}x" if lava_sps else f"{'-':>11}" for s in sps]
@@ -146,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     for label, engine, n_threads in (("numpy", "numpy", threads), ("torch", "torch", threads),
                                      ("torch 1 thread", "torch", 1)):
         with _Threads(n_threads):
-            t = _time(lambda e=engine: emu(e, audio, image), max(1, args.repeats // 2))
+            t = median_time(lambda e=engine: emu(e, audio, image), max(1, args.repeats // 2))
         versus = f"; {len(split) / t / lava_sps:.0f}x lava-fixed" if lava_sps else ""
         ok = "meets" if t < 10 and (not lava_sps or len(split) / t / lava_sps >= 100) else "MISSES"
         print(f"   {label:15s} {t:7.3f} s = {len(split) / t:8.1f} samples/s{versus}  ({ok} < 10 s, >= 100x)")
@@ -165,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             cols = []
             for engine, n_threads in (("numpy", threads), ("torch", threads), ("torch", 1)):
                 with _Threads(n_threads):
-                    t = _time(lambda n=net, a=audio, i=image, em=ems[engine]: emulate_model(n, a, i, True, emulator=em),
+                    t = median_time(lambda n=net, a=audio, i=image, em=ems[engine]: emulate_model(n, a, i, True, emulator=em),
                               reps)
                 cols.append(1e3 * t / batch)
             print(f"{steps:>4} {batch:>6} {cols[0]:>10.3f} {cols[1]:>10.3f} {cols[2]:>10.3f}")
@@ -184,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
                 emulate_model(model, audio, image, True, emulator=em)
                 torch.cuda.synchronize()
 
-            t = _time(run, args.repeats)
+            t = median_time(run, args.repeats)
             versus = f" = {batch / t / lava_sps:.0f}x lava-fixed" if lava_sps else ""
             print(f"   batch {batch:>5}: {batch / t:10.1f} samples/s{versus}")
     else:

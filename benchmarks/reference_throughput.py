@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +20,8 @@ import torch
 from export.nir_export import model_to_nir
 from hardware.backends import run_reference, run_torch
 from hardware.reference import ReferenceSimulator
-from taaf.config import TrainConfig
-from taaf.data import DataSpec, load_dataset
-from taaf.model.network import AVSpikingNet
-from taaf.training.trainer import model_config_for
-
-
-def _model(checkpoint: Path | None):
-    if checkpoint and checkpoint.is_file():
-        from taaf.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(checkpoint)
-        return ckpt.model, ckpt.data_spec, f"{checkpoint}"
-    spec = DataSpec()
-    torch.manual_seed(0)
-    return AVSpikingNet(model_config_for(load_dataset(spec), TrainConfig())).eval(), spec, "untrained default"
-
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from benchmarks.common import median_time, model_or_default
+from taaf.data import load_dataset
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    model, spec, source = _model(args.checkpoint)
+    model, spec, source = model_or_default(args.checkpoint)
     split = load_dataset(spec).test
     sim = ReferenceSimulator(model_to_nir(model), 1e-4)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -66,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     for batch in args.batch:
         batch = min(batch, len(split))
         audio, image = split.audio[:batch], split.image[:batch]
-        t_ref = _time(lambda: run_reference(model, audio, image, simulator=sim), args.repeats)
-        t_torch = _time(lambda: run_torch(model, audio, image), args.repeats)
+        t_ref = median_time(lambda: run_reference(model, audio, image, simulator=sim), args.repeats)
+        t_torch = median_time(lambda: run_torch(model, audio, image), args.repeats)
         print(f"{batch:>6} {batch / t_ref:>24.1f} {batch / t_torch:>20.1f} {t_ref / t_torch:>15.1f}x")
 
 

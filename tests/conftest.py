@@ -1,6 +1,7 @@
 """Shared fixtures. AV-Digits is built once per session (real FSDD + scikit-learn digits)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,25 @@ def small_model_config():
         visual=VisualEncoderConfig(in_shape=(1, 8, 8), channels=(4, 8), strides=(1, 2), hidden=32),
         fused_hidden=32,
     )
+
+
+@pytest.fixture(scope="module")
+def taaf_net(small_model_config):
+    """A small untrained TAAF network (layers fire 15-30 %) with a real time-warp: audio delays
+    up to 2.5 steps, i.e. Delay taps 0..3 in the exported graph."""
+    from taaf.model.network import AVSpikingNet
+
+    cfg = replace(small_model_config, n_steps=6)
+    torch.manual_seed(0)
+    net = AVSpikingNet(cfg).eval()
+    with torch.no_grad():
+        net.audio_warp.delay.copy_(torch.linspace(0, 2.5, 32))
+    return net
+
+
+@pytest.fixture(scope="module")
+def taaf_split():
+    """Eight real AV-Digits test samples at T = 6, for the small network above."""
+    from taaf.data import DataSpec, load_dataset
+
+    return load_dataset(DataSpec(n_steps=6)).test.subset(slice(0, 8))

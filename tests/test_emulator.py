@@ -320,28 +320,6 @@ def test_register_corners_on_lava():
 
 # --- the small TAAF model ------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def taaf_net():
-    from taaf.config import AudioEncoderConfig, ModelConfig, VisualEncoderConfig
-    from taaf.model.network import AVSpikingNet
-
-    cfg = ModelConfig(n_classes=10, n_steps=6, audio=AudioEncoderConfig(13, hidden=(32, 32)),
-                      visual=VisualEncoderConfig((1, 8, 8), channels=(4, 8), strides=(1, 2), hidden=32),
-                      fused_hidden=32)
-    torch.manual_seed(0)
-    net = AVSpikingNet(cfg).eval()
-    with torch.no_grad():  # a real time-warp: delays up to 2.5 steps -> Delay 0..3 taps
-        net.audio_warp.delay.copy_(torch.linspace(0, 2.5, 32))
-    return net
-
-
-@pytest.fixture(scope="module")
-def taaf_split():
-    from taaf.data import DataSpec, load_dataset
-
-    return load_dataset(DataSpec(n_steps=6)).test.subset(slice(0, 8))
-
-
 def _chip_runs_equal(got, want, exact=True):
     assert sorted(got.readouts) == sorted(want.readouts) and sorted(got.spikes) == sorted(want.spikes)
     for name, value in want.readouts.items():

@@ -20,7 +20,6 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
-import torch
 
 from hardware.loihi import (
     FixedPointRangeError,
@@ -273,28 +272,6 @@ def test_watchdog_timeout_kills_the_whole_process_group():
 
 
 # --- TAAF ---------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def taaf_net():
-    from taaf.config import AudioEncoderConfig, ModelConfig, VisualEncoderConfig
-    from taaf.model.network import AVSpikingNet
-
-    cfg = ModelConfig(n_classes=10, n_steps=6, audio=AudioEncoderConfig(13, hidden=(32, 32)),
-                      visual=VisualEncoderConfig((1, 8, 8), channels=(4, 8), strides=(1, 2), hidden=32),
-                      fused_hidden=32)
-    torch.manual_seed(0)
-    net = AVSpikingNet(cfg).eval()
-    with torch.no_grad():  # a real time-warp: delays up to 2.5 steps -> Delay 0..3 taps
-        net.audio_warp.delay.copy_(torch.linspace(0, 2.5, 32))
-    return net
-
-
-@pytest.fixture(scope="module")
-def taaf_split():
-    from taaf.data import DataSpec, load_dataset
-
-    return load_dataset(DataSpec(n_steps=6)).test.subset(slice(0, 8))
-
 
 def test_taaf_latencies(taaf_net):
     from export.nir_export import model_to_nir

@@ -49,21 +49,6 @@ needs_peer = pytest.mark.skipif(not PEER_DIR.is_dir(), reason="../shared/referen
 # --- a small TAAF model, exported as netx parts ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def taaf_net():
-    from taaf.config import AudioEncoderConfig, ModelConfig, VisualEncoderConfig
-    from taaf.model.network import AVSpikingNet
-
-    cfg = ModelConfig(n_classes=10, n_steps=6, audio=AudioEncoderConfig(13, hidden=(32, 32)),
-                      visual=VisualEncoderConfig((1, 8, 8), channels=(4, 8), strides=(1, 2), hidden=32),
-                      fused_hidden=32)
-    torch.manual_seed(0)
-    net = AVSpikingNet(cfg).eval()
-    with torch.no_grad():  # a real time-warp: delays up to 2.5 steps -> Delay 0..3 taps
-        net.audio_warp.delay.copy_(torch.linspace(0, 2.5, 32))
-    return net
-
-
-@pytest.fixture(scope="module")
 def taaf_inputs():
     from hardware.backends import time_major_inputs
     from taaf.data import DataSpec, load_dataset
