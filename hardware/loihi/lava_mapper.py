@@ -976,11 +976,18 @@ def _kill_group(pgid: int, grace_s: float = 5.0) -> list[int]:
 
 
 def _survivors(pgid: int, grace_s: float) -> list[int]:
-    """Live members of ``pgid`` that are still there after ``grace_s`` seconds."""
-    deadline = time.monotonic() + grace_s
-    while (alive := group_members(pgid)) and time.monotonic() < deadline:
+    """Wait up to ``grace_s`` for the group to vanish, reaping the zombies handed to us (we are
+    the child subreaper, so late orphans of the killed group arrive here); -> live survivors."""
+    deadline, me = time.monotonic() + grace_s, os.getpid()
+    while True:
+        members = [(pid, state, ppid) for pid, state, ppid, pgrp in _proc_table() if pgrp == pgid]
+        for pid, state, ppid in members:
+            if state in ("Z", "X") and ppid == me:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+        if not members or time.monotonic() > deadline:
+            return group_members(pgid)
         time.sleep(0.05)
-    return alive
 
 
 @dataclass
