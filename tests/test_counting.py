@@ -442,3 +442,20 @@ def test_neurobench_fractional_warp_is_a_documented_difference(cfg, inputs):
     assert nb["SynapticOperations"]["Effective_MACs"] > chip_macs  # warped groups seen as analog
     assert nb["SynapticOperations"]["Effective_ACs"] < ours.effective_acs
     assert nb["MembraneUpdates"] == ours.membrane_updates
+
+
+def test_counts_from_a_lava_run_equal_the_reference_and_the_exported_twin(taaf_net, taaf_split):
+    """SynOps counted from float Lava's spikes equal those from the reference simulator and from
+    the exported PyTorch twin: the three produce the same activity."""
+    from benchmarks.metrics import count_run
+    from export.nir_export import model_to_nir
+    from hardware.backends import exported_twin, run_reference, run_torch
+    from hardware.loihi.lava_backend import run_lava
+
+    audio, image = taaf_split.audio, taaf_split.image
+    twin = run_torch(exported_twin(taaf_net, model_to_nir(taaf_net)), audio, image, torch.float64)
+    counts = {name: count_run(taaf_net, run, audio, image).as_dict()
+              for name, run in (("twin", twin), ("reference", run_reference(taaf_net, audio, image)),
+                                ("lava", run_lava(taaf_net, audio, image, fixed=False)))}
+    assert counts["lava"] == counts["reference"] == counts["twin"]
+    assert counts["lava"]["effective_acs"] > 0
