@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taaf.errors import TaafError
+from taaf.paths import prepare_output_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     ann = load_role(args.ann, "ann") if args.ann else None
     if ann is not None:
         check_same_data(snn, ann)
-    out = output_dir(args.out)
+    out = prepare_output_dir(args.out)
     full = load_dataset(snn.data_spec).split(args.split)
     split = full.subset(slice(0, args.limit)) if args.limit else full
     if len(split) == 0:
@@ -145,17 +146,6 @@ def first_difference(a: dict, b: dict, prefix: str) -> tuple[str, object, object
         elif x != y:
             return f"{prefix}.{key}", x, y
     return None
-
-
-def output_dir(path: str) -> Path:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TaafError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    if not os.access(out, os.W_OK):
-        raise TaafError(f"output folder {out} is not writable")
-    return out
 
 
 # --------------------------------------------------------------------------- counting

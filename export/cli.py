@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from taaf.errors import TaafError
+from taaf.paths import prepare_output_dir
 
 TARGETS = {
     "nir": "chip graph (NIR) + host head (ONNX) + manifest",
@@ -95,7 +96,7 @@ def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
     targets = available_targets()
     if target not in targets:
         raise TaafError(f"unknown target {target!r} (choose from {', '.join(targets)})")
-    _prepare(out)
+    prepare_output_dir(out)
     ckpt = load_checkpoint(checkpoint)
     files = build_artifacts(ckpt, checkpoint, target, dt, notes)
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
@@ -104,15 +105,6 @@ def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
         for name in files:  # all files exist complete before any is moved into place
             shutil.move(str(Path(tmp) / name), out / name)
     return list(files)
-
-
-def _prepare(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise TaafError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from taaf.errors import TaafError
+from taaf.paths import prepare_output_dir
 
 EXIT_USAGE = 2
 
@@ -146,20 +145,6 @@ def _device(name: str) -> str:
     return name
 
 
-def _output_dir(path: str) -> Path:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TaafError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    try:  # a unique probe: under torchrun every rank checks the same folder at once
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise TaafError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
-    return out
-
-
 def cmd_data(args) -> int:
     from taaf.data import load_dataset
     from taaf.data.avdigits import AVDigitsConfig, build_av_digits
@@ -191,7 +176,7 @@ def cmd_train(args) -> int:
     from taaf.training.trainer import model_config_for
     from taaf.workflow import train_and_save
 
-    out = _output_dir(args.out)
+    out = prepare_output_dir(args.out)
     spec = _data_spec(args)
     cfg = TrainConfig(
         method=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -224,7 +209,7 @@ def cmd_demo(args) -> int:
     from taaf.workflow import run_demo
 
     start = time.perf_counter()
-    run_demo(_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=_device("auto"))
+    run_demo(prepare_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=_device("auto"))
     print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {args.out}/")
     return 0
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, VisualEncoderConfig
+from taaf.model.encoders import visual_synapses
 from taaf.model.host import HeadOutput, HostHead, Readouts
 
 
@@ -55,15 +56,7 @@ class VisualCNN(nn.Module):
 
     def __init__(self, cfg: VisualEncoderConfig):
         super().__init__()
-        c, h, w = cfg.in_shape
-        convs, pad = [], cfg.kernel_size // 2
-        for out_c, stride in zip(cfg.channels, cfg.strides):
-            convs.append(nn.Conv2d(c, out_c, cfg.kernel_size, stride=stride, padding=pad))
-            h = (h + 2 * pad - cfg.kernel_size) // stride + 1
-            w = (w + 2 * pad - cfg.kernel_size) // stride + 1
-            c = out_c
-        self.convs = nn.ModuleList(convs)
-        self.fc = nn.Linear(c * h * w, cfg.hidden)
+        self.convs, self.fc = visual_synapses(cfg)
         self.out_features = cfg.hidden
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

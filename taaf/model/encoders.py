@@ -40,21 +40,26 @@ class AudioEncoder(nn.Module):
         return Trace(spikes)
 
 
+def visual_synapses(cfg: VisualEncoderConfig) -> tuple[nn.ModuleList, nn.Linear]:
+    """The visual synapse groups: strided 'same'-padded convolutions, then one Linear layer
+    (shared by the spiking encoder and its ANN twin, so they have the same shapes)."""
+    c, h, w = cfg.in_shape
+    convs, pad = [], cfg.kernel_size // 2
+    for out_c, stride in zip(cfg.channels, cfg.strides):
+        convs.append(nn.Conv2d(c, out_c, cfg.kernel_size, stride=stride, padding=pad))
+        h = (h + 2 * pad - cfg.kernel_size) // stride + 1
+        w = (w + 2 * pad - cfg.kernel_size) // stride + 1
+        c = out_c
+    return nn.ModuleList(convs), nn.Linear(c * h * w, cfg.hidden)
+
+
 class VisualEncoder(nn.Module):
     """Static image presented at every step -> strided Conv2d + LIF layers -> Linear + LIF."""
 
     def __init__(self, cfg: VisualEncoderConfig, neuron: NeuronConfig):
         super().__init__()
-        c, h, w = cfg.in_shape
-        convs, pad = [], cfg.kernel_size // 2
-        for out_c, stride in zip(cfg.channels, cfg.strides):
-            convs.append(nn.Conv2d(c, out_c, cfg.kernel_size, stride=stride, padding=pad))
-            h = (h + 2 * pad - cfg.kernel_size) // stride + 1
-            w = (w + 2 * pad - cfg.kernel_size) // stride + 1
-            c = out_c
-        self.convs = nn.ModuleList(convs)
-        self.fc = nn.Linear(c * h * w, cfg.hidden)
-        self.neurons = nn.ModuleList(LIFLayer(neuron) for _ in range(len(convs) + 1))
+        self.convs, self.fc = visual_synapses(cfg)
+        self.neurons = nn.ModuleList(LIFLayer(neuron) for _ in range(len(self.convs) + 1))
         self.out_features = cfg.hidden
 
     def forward(self, image: torch.Tensor, n_steps: int) -> Trace:
