@@ -76,6 +76,7 @@ from hardware.loihi.lava_mapper import (
     LavaResult,
     NetworkSpec,
     map_graph,
+    stack_inputs,
     unpack,
     validate_network,
 )
@@ -336,31 +337,12 @@ class LoihiEmulator:
 
     def _batch(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool, int, int]:
         """Inputs as [T, B, n] float64 (the layout checks of ``program.network``)."""
-        lowered = self.program.lowered
-        if set(inputs) != set(lowered.inputs):
-            raise LavaMappingError(f"inputs must be exactly the Input nodes {sorted(lowered.inputs)}, "
-                                   f"got {sorted(inputs)}")
-        arrays, layouts = {}, set()
-        for name, shape in lowered.inputs.items():
-            a = np.asarray(inputs[name], np.float64)
-            batched = not (a.ndim == 1 + len(shape) and a.shape[1:] == tuple(shape))
-            layouts.add(batched)
-            if not batched:
-                a = a[:, None]
-            if a.shape[2:] != tuple(shape) or a.ndim != 2 + len(shape):
-                raise LavaMappingError(f"input {name!r}: expected [T, B, *{shape}], got {a.shape}")
-            arrays[name] = a.reshape(a.shape[0], a.shape[1], -1)
-        sizes = {a.shape[:2] for a in arrays.values()}
-        if len(sizes) != 1 or len(layouts) != 1:
-            raise LavaMappingError(f"all inputs need the same [T, B], got { {n: a.shape for n, a in arrays.items()} }")
-        (steps, batch), = sizes
-        if steps < 1 or batch < 1:
-            raise LavaMappingError("inputs need at least one step and one sample")
+        arrays, batched, steps, batch = stack_inputs(self.program.lowered.inputs, inputs)
         if not self.fixed:
             for name, a in arrays.items():
                 if not np.all(np.isfinite(a)):
                     raise LavaMappingError(f"source {name!r}: inputs must be finite")
-        return arrays, layouts.pop(), steps, batch
+        return arrays, batched, steps, batch
 
     def _apply(self, syn: _Synapse, x, rows: int):
         """``shift(W @ x)`` for x [..., n_in] -> [rows, n_out] (int64 fixed, float64 float)."""

@@ -587,13 +587,15 @@ def _float_gate(program: LavaProgram, name: str, max_abs: Mapping[str, float]) -
     return -(np.asarray(pos, np.float64) / du + np.clip(layer.bias_mant, 0, None) + 1.0)
 
 
-def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
-                  record: bool | tuple[str, ...] = True, record_v: tuple[str, ...] = ()) -> NetworkSpec:
-    lowered = program.lowered
-    if set(inputs) != set(lowered.inputs):
-        raise LavaMappingError(f"inputs must be exactly the Input nodes {sorted(lowered.inputs)}, got {sorted(inputs)}")
+def stack_inputs(shapes: Mapping[str, tuple[int, ...]], inputs: Mapping[str, np.ndarray]
+                 ) -> tuple[dict[str, np.ndarray], bool, int, int]:
+    """Check the Input arrays ([T, B, *shape], or [T, *shape] for one sample) against the
+    graph's Input shapes; -> ({name: [T, B, n] float64}, batched?, T, B)."""
+    if set(inputs) != set(shapes):
+        raise LavaMappingError(f"inputs must be exactly the Input nodes {sorted(shapes)}, got {sorted(inputs)}")
     arrays, layouts = {}, set()
-    for name, shape in lowered.inputs.items():
+    for name, shape in shapes.items():
+        shape = tuple(shape)
         a = np.asarray(inputs[name], np.float64)
         batched = not (a.ndim == 1 + len(shape) and a.shape[1:] == shape)
         layouts.add(batched)
@@ -608,6 +610,13 @@ def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
     (steps, batch), = sizes
     if steps < 1 or batch < 1:
         raise LavaMappingError("inputs need at least one step and one sample")
+    return arrays, layouts.pop(), steps, batch
+
+
+def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
+                  record: bool | tuple[str, ...] = True, record_v: tuple[str, ...] = ()) -> NetworkSpec:
+    lowered = program.lowered
+    arrays, batched, steps, batch = stack_inputs(lowered.inputs, inputs)
     lead = lowered.gap  # the gap comes before each sample (it also covers the start of the run)
     period = steps + lead
     max_latency = max([lowered.latency(n) for n in (*lowered.neurons, *lowered.readouts)], default=0)
@@ -642,7 +651,7 @@ def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
     else:
         rec = tuple(dict.fromkeys([*(record or ()), *sinks, *(r.direct for r in program.readouts.values() if r.direct)]))
     return NetworkSpec(program.tag, total, batch, steps, period, sources, dict(program.layers), reset,
-                       tuple(synapses), sinks, rec, tuple(record_v), batched=layouts.pop(), lead=lead)
+                       tuple(synapses), sinks, rec, tuple(record_v), batched=batched, lead=lead)
 
 
 # --- 3b. validation ---------------------------------------------------------------------------
@@ -1189,6 +1198,7 @@ __all__ = [
     "Term",
     "build_lava",
     "build_network",
+    "stack_inputs",
     "drive",
     "emulate_network",
     "group_members",
