@@ -1,7 +1,7 @@
 """Throughput of the batched Loihi emulator (``loihi-emu``) next to Lava's CPU backend
 (``lava-fixed``), on the exported TAAF model, measured side by side in one run. Prints tables.
 
-    python -m benchmarks.emulator_throughput [--checkpoint /tmp/lava_work/model.pt] [--lava-batch 100]
+    python -m benchmarks.emulator_throughput [--checkpoint runs/demo/model.pt] [--lava-batch 100]
 
 1. samples/s at batch sizes 1, 100, 600 (AV-Digits test samples): Lava fixed point (one batched
    run of ``--lava-batch`` samples: its best throughput, start-up included, as for any user of
@@ -66,7 +66,7 @@ def _random_inputs(model: AVSpikingNet, batch: int, seed: int = 0) -> tuple[np.n
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=Path("/tmp/lava_work/model.pt"))
+    parser.add_argument("--checkpoint", type=Path, default=Path("runs/demo/model.pt"))
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 100, 600])
     parser.add_argument("--lava-batch", type=int, default=100, help="samples in the one Lava run (0: skip Lava)")
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16, 32])
