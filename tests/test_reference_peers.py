@@ -39,16 +39,6 @@ BRAILLE = {  # graph -> its training parameters
 CNN_IF_LAYERS = ("1", "3", "6", "10", "12")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny per-step torch ops: one thread avoids OpenMP wake-up stalls on busy machines
-    (2 threads made each small op ~10 ms here); restored for the other test modules."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def paper_file(name: str) -> Path:
     path = PAPER / name
     if not path.is_file():

@@ -29,16 +29,6 @@ from taaf.errors import TaafError
 DT = 1e-3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny per-step torch ops: one thread avoids OpenMP wake-up stalls on busy machines
-    (2 threads made each small op ~10 ms here); restored for the other test modules."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def arr(*values, dtype=np.float64) -> np.ndarray:
     return np.array(values, dtype=dtype)
 
