@@ -9,11 +9,13 @@ STAMP := $(VENV)/.installed
 # Runtime dependencies of lava-dl that its --no-deps install leaves out.
 LAVA_DL_EXTRAS := "opencv-python-headless>=4.8,<4.12" "pillow>=10,<11" "ninja>=1.10" "numpy>=1.24,<2"
 
-.PHONY: venv demo test clean help
+.PHONY: venv demo test study study-quick clean help
 
 help:
 	@echo "make demo   build .venv (Python $(PYTHON_VERSION)); AV-Digits -> train TAAF -> NIR export -> reference simulation -> runs/demo/"
 	@echo "make test   build .venv and run the test suite"
+	@echo "make study  the imbalance study (all methods x settings x 3 seeds, T sweep; ~35 min on 2 cores) -> benchmarks/results/study/"
+	@echo "make study-quick  its smoke version (1 seed, 2 epochs; a few minutes) -> runs/study-quick/"
 	@echo "make clean  remove .venv and runs/"
 
 venv: $(STAMP)
@@ -44,6 +46,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+study: $(STAMP)
+	$(VENV)/bin/taaf study --out benchmarks/results/study
+
+study-quick: $(STAMP)
+	$(VENV)/bin/taaf study --quick --out runs/study-quick
 
 clean:
 	rm -rf $(VENV) runs

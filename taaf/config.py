@@ -140,6 +140,7 @@ class TrainConfig:
     gamma: float = 0.5
     min_coefficient: float = 0.1
     modulate_lr: bool = True
+    modulation_warmup: int = 0
     step_loss_weight: float = 0.5
     ogm_alpha: float = 0.5
     ge_noise: bool = True
@@ -153,6 +154,8 @@ class TrainConfig:
         _check_positive("batch_size", self.batch_size)
         if self.lr <= 0:
             raise ConfigError("lr must be positive")
+        if self.modulation_warmup < 0:
+            raise ConfigError("modulation_warmup must be >= 0")
         if not 0.0 <= self.min_coefficient <= 1.0:
             raise ConfigError("min_coefficient must be in [0, 1]")
 

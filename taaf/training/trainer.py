@@ -186,7 +186,7 @@ def build_model_and_optimizer(model_cfg: ModelConfig, cfg: TrainConfig, device: 
 def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
                groups: dict[str, list[torch.nn.Parameter]], audio: torch.Tensor, image: torch.Tensor,
                labels: torch.Tensor, cfg: TrainConfig, world: _Distributed | None = None,
-               noise_gen: torch.Generator | None = None) -> StepStats:
+               noise_gen: torch.Generator | None = None, balance: bool = True) -> StepStats:
     """One forward / loss / balancing / optimizer step on one batch.
 
     ``trainable`` is the model or its DDP wrapper; ``groups`` are the *unwrapped* model's
@@ -203,7 +203,9 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
         importance = modulation.confidence_scores([out.audio_logits, out.visual_logits], labels)
     if world is not None:
         importance = world.mean(importance)
-    if cfg.method == "taaf":
+    if not balance:
+        k = torch.ones(2)
+    elif cfg.method == "taaf":
         k = modulation.taaf_coefficients(importance, cfg.gamma, cfg.min_coefficient) if cfg.modulate_lr else torch.ones(2)
     else:
         k = modulation.ogm_ge_coefficients(importance, cfg.ogm_alpha) if cfg.method == "ogm-ge" else torch.ones(2)
@@ -257,7 +259,8 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         model.train()
         for b in bar:
             idx = order[b:b + per_rank]
-            step = train_step(trainable, optimizer, groups, audio[idx], image[idx], labels[idx], cfg, world, noise_gen)
+            step = train_step(trainable, optimizer, groups, audio[idx], image[idx], labels[idx], cfg, world, noise_gen,
+                              balance=epoch > cfg.modulation_warmup)
             sums["loss"] += step.loss * len(idx)
             sums["correct"] += step.correct
             sums["seen"] += len(idx)

@@ -1,0 +1,99 @@
+"""``taaf study``: the imbalance study in one command.
+
+    taaf study [--quick] [--out DIR] [--dataset av-digits|crema-d|ave --root DIR]
+               [--seeds 0 1 2] [--epochs N] [--variants ...] [--settings ...] [--workers N]
+               [--device auto|cpu|cuda] [--summarize]
+
+Trains every variant (TAAF, concat, OGM-GE, OGM, TAAF ablations) in every data setting over
+the seeds, plus TAAF and concat over the T sweep, then writes OUT/study.json (schema
+``taaf-study/1``), OUT/report.md and four PNG plots. Finished runs are kept in OUT/runs/ and
+reused, so an interrupted study picks up where it stopped. Registered through the
+``taaf.commands`` entry point.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from taaf.errors import TaafError
+from taaf.paths import prepare_output_dir
+
+DEFAULT_OUT = "benchmarks/results/study"
+QUICK_OUT = "runs/study-quick"
+
+
+def register(subparsers) -> None:
+    from benchmarks.study.protocol import VARIANT_NAMES
+    from taaf.data import DATASETS
+
+    p = subparsers.add_parser(
+        "study", help="the imbalance study: every method x setting x seed, T sweep, tables and plots",
+        description="Train TAAF, concat, OGM-GE (with / without GE) and TAAF ablations over seeds and data "
+                    "settings with equal budgets (model selection on validation), sweep T for TAAF and concat, "
+                    "count SynOps, and write study.json, report.md and plots. Finished runs are reused.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke version: 1 seed, 2 epochs, T sweep {2, 4} (a few minutes on 2 cores)")
+    p.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT}, or {QUICK_OUT} with --quick)")
+    p.add_argument("--dataset", choices=DATASETS, default="av-digits",
+                   help="crema-d / ave run their own (natural) imbalance as the one setting")
+    p.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1 2)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for every method (default 20)")
+    p.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, default=None, help="subset of methods")
+    p.add_argument("--settings", nargs="+", default=None,
+                   help="AV-Digits presets (default clean audio-dominant visual-dominant)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel training processes (default: CPU cores, 1 on CUDA)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--summarize", action="store_true", help="only re-summarise the runs already in OUT/runs")
+    p.set_defaults(handler=cmd_study)
+
+
+def cmd_study(args) -> int:
+    from benchmarks.bench_cli import machine
+    from benchmarks.study.plots import plot_all
+    from benchmarks.study.protocol import StudyConfig
+    from benchmarks.study.runner import Execution, load_run, run_path, run_study
+    from benchmarks.study.summary import markdown, results_document
+    from taaf.cli import _device
+    from taaf.data.cache import atomic_write_bytes
+
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in
+                 (("seeds", args.seeds), ("epochs", args.epochs), ("variants", args.variants),
+                  ("settings", args.settings)) if v is not None}
+    cfg = StudyConfig.for_dataset(args.dataset, args.root, quick=args.quick, **overrides)
+    if args.workers is not None and args.workers < 1:
+        raise TaafError("--workers must be >= 1")
+    out = prepare_output_dir(args.out or (QUICK_OUT if args.quick else DEFAULT_OUT))
+    device = _device(args.device)
+    if args.summarize:
+        results = [load_run(run_path(out, job)) for job in cfg.jobs()]
+        missing = sum(r is None for r in results)
+        if missing:
+            raise TaafError(f"{missing} of {len(results)} runs are missing in {out}/runs (run without --summarize)")
+        execution = Execution(device=device, workers=0, threads_per_worker=0, wall_seconds=0.0,
+                              jobs_run=0, jobs_reused=len(results))
+    else:
+        start = time.perf_counter()
+        results, execution = run_study(cfg, out, device=device, workers=args.workers)
+        print(f"trained {execution.jobs_run} runs in {(time.perf_counter() - start) / 60:.1f} min")
+    document = results_document(cfg, results, execution, machine().as_dict())
+    previous = _previous_execution(out / "study.json")
+    if args.summarize and previous:  # keep the record of where the runs were actually trained
+        document["execution"] = previous
+    atomic_write_bytes(out / "study.json", json.dumps(document, indent=2).encode())
+    table = markdown(cfg, results)
+    atomic_write_bytes(out / "report.md", f"# Imbalance study ({cfg.dataset})\n\n{table}".encode())
+    plots = plot_all(cfg, results, out)
+    print(table)
+    print(f"wrote {out}/study.json, {out}/report.md and {len(plots)} plots")
+    return 0
+
+
+def _previous_execution(path) -> dict | None:
+    try:
+        return json.loads(path.read_text()).get("execution")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,120 @@
+"""One study run: train a variant, then measure what the results table and the plots need.
+
+:func:`run_job` is a pure function of (config, job, device): it writes nothing, so the runner
+can execute it in worker processes and decide where results go. Test accuracy is read from the
+model the trainer kept (best validation epoch); the test split is never looked at to choose
+anything.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.study.protocol import Job, StudyConfig, model_config
+from taaf.config import MODALITIES
+from taaf.data import load_dataset
+
+SCHEMA = "taaf-study-run/1"
+CONVERGENCE_FRACTION = 0.95
+
+
+@dataclass(frozen=True)
+class Attention:
+    """alpha [N, T] and beta [N, T, M] of the first N test samples (TAAF variants only)."""
+
+    labels: list[int]
+    predicted: list[int]
+    alpha: list[list[float]]
+    beta: list[list[list[float]]]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    variant: str
+    setting: str
+    seed: int
+    steps: int
+    test: dict[str, float]  # fused / audio / visual accuracy of the kept model
+    val: dict[str, float]
+    selected_epoch: int
+    epochs_to_95: int  # first epoch whose val fused accuracy reached 95 % of the kept model's
+    synops: float  # per inference on the test split (NeuroBench effective ACs + MACs, chip only)
+    effective_acs: float
+    effective_macs: float
+    firing_rate: float  # spikes / (neurons x steps) over every spiking layer
+    train_seconds: float
+    device: str
+    history: list[dict[str, Any]]  # per epoch: val, test, importance, coefficient, loss
+    attention: Attention | None = None
+
+    @property
+    def job(self) -> Job:
+        return Job(self.variant, self.setting, self.seed, self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} record (schema {data.get('schema')!r})")
+        fields = {k: v for k, v in data.items() if k != "schema"}
+        att = fields.get("attention")
+        fields["attention"] = Attention(**att) if att else None
+        return cls(**fields)
+
+
+def epochs_to_fraction(curve: list[float], final: float, fraction: float = CONVERGENCE_FRACTION) -> int:
+    """First (1-based) epoch whose value reaches ``fraction`` x ``final``."""
+    target = fraction * final
+    for epoch, value in enumerate(curve, start=1):
+        if value >= target:
+            return epoch
+    return len(curve)
+
+
+def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
+    from benchmarks.metrics import count_torch
+    from taaf.evaluate import predict
+    from taaf.training.trainer import model_config_for, train
+
+    data = load_dataset(cfg.data_spec(job.setting, job.steps))
+    train_cfg = cfg.train_config(job)
+    model_cfg = model_config(model_config_for(data, train_cfg), job)
+    start = time.perf_counter()
+    result = train(data, train_cfg, model_cfg, device=device, progress=False)
+    seconds = time.perf_counter() - start
+    model = result.model.cpu().eval()
+    kept = result.history[result.selected_epoch - 1]
+    curve = [e.val["fused"] for e in result.history]
+
+    n = min(cfg.synops_samples, len(data.test))
+    with torch.no_grad():
+        counts = count_torch(model, data.test.audio[:n], data.test.image[:n])
+
+    attention = None
+    if model_cfg.fusion == "taaf" and job.seed == cfg.seeds[0] and cfg.attention_samples > 0:
+        k = min(cfg.attention_samples, len(data.test))
+        preds = predict(model, data.test)
+        attention = Attention(labels=[int(v) for v in preds.labels[:k]], predicted=[int(v) for v in preds.fused[:k]],
+                              alpha=_rounded(preds.alpha[:k]), beta=_rounded(preds.beta[:k]))
+    return RunResult(
+        variant=job.variant, setting=job.setting, seed=job.seed, steps=job.steps,
+        test=dict(kept.test), val=dict(kept.val), selected_epoch=result.selected_epoch,
+        epochs_to_95=epochs_to_fraction(curve, kept.val["fused"]),
+        synops=float(counts.synops), effective_acs=float(counts.effective_acs),
+        effective_macs=float(counts.effective_macs), firing_rate=1.0 - float(counts.activation_sparsity),
+        train_seconds=seconds, device=str(device),
+        history=[{"epoch": e.epoch, "loss": e.loss, "val": e.val, "test": e.test,
+                  "importance": {m: e.importance[m] for m in MODALITIES},
+                  "coefficient": {m: e.coefficient[m] for m in MODALITIES}} for e in result.history],
+        attention=attention,
+    )
+
+
+def _rounded(array: np.ndarray) -> list:
+    return np.round(np.asarray(array, dtype=np.float64), 5).tolist()

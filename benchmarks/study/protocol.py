@@ -1,0 +1,157 @@
+"""What the imbalance study trains: variants, data settings, seeds, time steps, budget.
+
+A :class:`Variant` is one method (or ablation) as a set of overrides on the default
+:class:`~taaf.config.TrainConfig` / :class:`~taaf.config.ModelConfig`; a :class:`Job` is one
+training run (variant x setting x seed x T). Every job gets the same budget: epochs, batch
+size, optimizer and learning rate come from :class:`StudyConfig`, never from the variant, and
+the kept model is the epoch with the best *validation* fused accuracy (the trainer's rule).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from taaf.config import ModelConfig, TrainConfig
+from taaf.data import DATASETS, PRESETS, DataSpec
+from taaf.errors import ConfigError
+
+#: The data setting of CREMA-D / AVE: the imbalance the data set has by itself.
+NATURAL = "natural"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One method or ablation. ``train`` / ``model`` are field overrides of the defaults."""
+
+    name: str
+    method: str
+    description: str
+    train: tuple[tuple[str, Any], ...] = ()
+    model: tuple[tuple[str, Any], ...] = ()
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        return replace(base, method=self.method, **dict(self.train))
+
+    def model_overrides(self) -> dict[str, Any]:
+        return dict(self.model)
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("taaf", "taaf", "TAAF: attention fusion, time-warp, balanced learning rates, per-step loss"),
+    Variant("concat", "concat", "concat (sum) fusion, plain cross-entropy"),
+    Variant("ogm-ge", "ogm-ge", "OGM-GE (Peng et al. 2022) on the concat network"),
+    Variant("ogm", "ogm-ge", "OGM without the GE noise term", train=(("ge_noise", False),)),
+    Variant("taaf-no-warp", "taaf", "TAAF ablation: no learnable time-warping", model=(("time_warp", False),)),
+    Variant("taaf-no-lr-mod", "taaf", "TAAF ablation: no balanced learning-rate modulation",
+            train=(("modulate_lr", False),)),
+    Variant("taaf-no-step-loss", "taaf", "TAAF ablation: no attention-weighted per-step loss",
+            train=(("step_loss_weight", 0.0),)),
+)
+VARIANT_NAMES = tuple(v.name for v in VARIANTS)
+#: The variants of the time-step sweep.
+T_SWEEP_VARIANTS = ("taaf", "concat")
+
+
+def variant(name: str) -> Variant:
+    for v in VARIANTS:
+        if v.name == name:
+            return v
+    raise ConfigError(f"unknown variant {name!r} (choose from {', '.join(VARIANT_NAMES)})")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run of the study."""
+
+    variant: str
+    setting: str
+    seed: int
+    steps: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}__{self.setting}__T{self.steps}__s{self.seed}"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The whole protocol. ``steps`` is the main T; ``t_sweep`` runs :data:`T_SWEEP_VARIANTS`
+    at every listed T in ``t_sweep_setting`` (T = ``steps`` is shared with the main grid)."""
+
+    dataset: str = "av-digits"
+    root: str = ""
+    settings: tuple[str, ...] = ("clean", "audio-dominant", "visual-dominant")
+    variants: tuple[str, ...] = VARIANT_NAMES
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 20
+    steps: int = 16
+    t_sweep: tuple[int, ...] = (2, 4, 8, 16)
+    t_sweep_setting: str = "audio-dominant"
+    batch_size: int = 64
+    lr: float = 2e-3
+    data_seed: int = 0
+    synops_samples: int = 600  # test samples the SynOps count runs on (the whole AV-Digits test split)
+    attention_samples: int = 4  # test samples whose attention is stored (TAAF variants, first seed)
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r} (choose from {', '.join(DATASETS)})")
+        if self.dataset != "av-digits" and not self.root:
+            raise ConfigError(f"{self.dataset} needs --root, the folder holding its files")
+        allowed = tuple(PRESETS) if self.dataset == "av-digits" else (NATURAL,)
+        for s in (*self.settings, *((self.t_sweep_setting,) if self.t_sweep else ())):
+            if s not in allowed:
+                raise ConfigError(f"unknown setting {s!r} for {self.dataset} (choose from {', '.join(allowed)})")
+        for name in self.variants:
+            variant(name)
+        if not self.seeds or not self.settings or not self.variants:
+            raise ConfigError("a study needs at least one seed, setting and variant")
+        for value, what in ((self.epochs, "epochs"), (self.steps, "steps"), (self.batch_size, "batch_size"),
+                            (self.synops_samples, "synops_samples"), *((t, "t_sweep") for t in self.t_sweep)):
+            if value < 1:
+                raise ConfigError(f"{what} must be >= 1, got {value}")
+
+    @classmethod
+    def for_dataset(cls, dataset: str, root: str = "", quick: bool = False, **overrides) -> "StudyConfig":
+        """The full protocol, or the ``--quick`` smoke version (1 seed, 2 epochs, T sweep {2, 4},
+        SynOps on 100 samples); CREMA-D / AVE have one setting, their own imbalance."""
+        base: dict[str, Any] = {"dataset": dataset, "root": root, "quick": quick}
+        if dataset != "av-digits":
+            base.update(settings=(NATURAL,), t_sweep_setting=NATURAL)
+        if quick:
+            base.update(seeds=(0,), epochs=2, t_sweep=(2, 4), synops_samples=100)
+        base.update(overrides)
+        return cls(**base)
+
+    def jobs(self) -> list[Job]:
+        """Every run, main grid first, T sweep after; duplicates (T = steps) appear once."""
+        jobs = [Job(v, s, seed, self.steps) for s in self.settings for v in self.variants for seed in self.seeds]
+        jobs += [Job(v, self.t_sweep_setting, seed, t) for t in self.t_sweep
+                 for v in T_SWEEP_VARIANTS if v in self.variants for seed in self.seeds]
+        seen: set[str] = set()
+        return [j for j in jobs if not (j.key in seen or seen.add(j.key))]
+
+    def data_spec(self, setting: str, steps: int) -> DataSpec:
+        if self.dataset == "av-digits":
+            return DataSpec(dataset="av-digits", n_steps=steps, seed=self.data_seed, preset=setting,
+                            degradation=PRESETS[setting])
+        return DataSpec(dataset=self.dataset, n_steps=steps, seed=self.data_seed, root=self.root)
+
+    def train_config(self, job: Job) -> TrainConfig:
+        base = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=job.seed)
+        return variant(job.variant).train_config(base)
+
+    def budget(self) -> dict[str, Any]:
+        """What every variant gets, for the results file."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": "adam",
+                "selection": "epoch with the best validation fused accuracy (test never used for selection)"}
+
+
+def model_config(base: ModelConfig, job: Job) -> ModelConfig:
+    """The variant's architecture on top of the data set's default one."""
+    return replace(base, **variant(job.variant).model_overrides())
+
+
+__all__ = ["Job", "NATURAL", "StudyConfig", "T_SWEEP_VARIANTS", "VARIANTS", "VARIANT_NAMES", "Variant",
+           "model_config", "variant"]

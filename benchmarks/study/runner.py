@@ -1,0 +1,114 @@
+"""Execute a study's jobs: worker processes, one result file per job, resumable.
+
+Each finished job is written to ``OUT/runs/<job key>.json`` (atomically) the moment it ends,
+so an interrupted study resumes where it stopped and a finished one is re-summarised without
+training anything. On a CPU machine every worker is one process with one torch thread: small
+SNN batches do not scale across threads, so on 2 cores two single-threaded runs side by side
+finish about twice as many jobs per minute as one run with two threads.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.study.job import RunResult, run_job
+from benchmarks.study.protocol import Job, StudyConfig
+from taaf.data.cache import atomic_write_bytes
+from taaf.errors import TaafError
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where and how the jobs ran: recorded in the results file."""
+
+    device: str
+    workers: int
+    threads_per_worker: int
+    wall_seconds: float
+    jobs_run: int
+    jobs_reused: int
+
+
+def run_path(out: Path, job: Job) -> Path:
+    return out / "runs" / f"{job.key}.json"
+
+
+def load_run(path: Path) -> RunResult | None:
+    """A finished job's result, or None when the file is missing or unreadable (then it reruns)."""
+    try:
+        return RunResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | None = None,
+              log: Callable[[str], None] = print) -> tuple[list[RunResult], Execution]:
+    """Run every job of ``cfg`` not already in ``out/runs``; return all results in job order."""
+    jobs = cfg.jobs()
+    done = {job.key: r for job in jobs if (r := load_run(run_path(out, job))) is not None and r.job == job}
+    pending = [job for job in jobs if job.key not in done]
+    workers = workers or (1 if device.startswith("cuda") else max(1, os.cpu_count() or 1))
+    workers = max(1, min(workers, len(pending) or 1))
+    log(f"study: {len(jobs)} runs ({len(done)} already done), {workers} worker(s) on {device}")
+    start = time.perf_counter()
+    for i, result in enumerate(_execute(cfg, pending, device, workers), start=1):
+        atomic_write_bytes(run_path(out, result.job), json.dumps(result.as_dict()).encode())
+        done[result.job.key] = result
+        log(f"[{i}/{len(pending)}] {result.job.key}: test fused {result.test['fused']:.3f} audio "
+            f"{result.test['audio']:.3f} visual {result.test['visual']:.3f}, {result.synops / 1e3:.0f}k SynOps, "
+            f"{result.train_seconds:.0f} s")
+    wall = time.perf_counter() - start
+    execution = Execution(device=device, workers=workers, threads_per_worker=1 if workers > 1 else _threads(),
+                          wall_seconds=wall, jobs_run=len(pending), jobs_reused=len(jobs) - len(pending))
+    return [done[job.key] for job in jobs], execution
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _execute(cfg: StudyConfig, jobs: list[Job], device: str, workers: int):
+    if not jobs:
+        return
+    if workers == 1:
+        for job in jobs:
+            yield run_job(cfg, job, device)
+        return
+    # spawn: a fresh interpreter per worker (fork after torch has started threads can deadlock).
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        for ok, payload in pool.imap_unordered(_worker, [(cfg, job, device) for job in jobs]):
+            if not ok:
+                pool.terminate()
+                raise TaafError(payload)
+            yield payload
+
+
+def _init_worker() -> None:
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _worker(args: tuple[StudyConfig, Job, str]) -> tuple[bool, RunResult | str]:
+    cfg, job, device = args
+    try:
+        return True, run_job(cfg, job, device)
+    except TaafError as exc:
+        return False, f"{job.key}: {exc}"
+    except Exception as exc:  # a bug, not a user error: keep the trace for the report
+        traceback.print_exc(file=sys.stderr)
+        return False, f"{job.key}: {type(exc).__name__}: {exc}"

@@ -1,0 +1,161 @@
+"""The imbalance study: protocol, aggregation, resumable runner and the ``taaf study`` command."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks.study.job import RunResult, epochs_to_fraction, run_job
+from benchmarks.study.protocol import NATURAL, VARIANT_NAMES, Job, StudyConfig, variant
+from benchmarks.study.runner import run_path, run_study
+from benchmarks.study.summary import SCHEMA, aggregate, markdown, paired
+from taaf.cli import main
+from taaf.errors import ConfigError
+from av_fixtures import make_crema_d_root
+
+
+def test_full_protocol_has_every_variant_setting_seed_and_the_t_sweep_once() -> None:
+    cfg = StudyConfig()
+    jobs = cfg.jobs()
+    assert len({j.key for j in jobs}) == len(jobs)
+    main_grid = [j for j in jobs if j.steps == 16]
+    assert len(main_grid) == 7 * 3 * 3  # variants x settings x seeds
+    sweep = [j for j in jobs if j.steps != 16]
+    assert {(j.variant, j.steps) for j in sweep} == {(v, t) for v in ("taaf", "concat") for t in (2, 4, 8)}
+    assert all(j.setting == "audio-dominant" for j in sweep) and len(sweep) == 2 * 3 * 3
+
+
+def test_every_variant_gets_the_same_budget_and_its_own_switches() -> None:
+    cfg = StudyConfig(epochs=7, batch_size=32, lr=1e-3)
+    configs = {v: cfg.train_config(Job(v, "clean", 1, 16)) for v in VARIANT_NAMES}
+    assert {(c.epochs, c.batch_size, c.lr, c.seed, c.optimizer) for c in configs.values()} == {(7, 32, 1e-3, 1, "adam")}
+    assert configs["ogm"].method == "ogm-ge" and not configs["ogm"].ge_noise and configs["ogm-ge"].ge_noise
+    assert not configs["taaf-no-lr-mod"].modulate_lr and configs["taaf"].modulate_lr
+    assert configs["taaf-no-step-loss"].step_loss_weight == 0 and configs["taaf"].step_loss_weight > 0
+    assert variant("taaf-no-warp").model_overrides() == {"time_warp": False}
+
+
+def test_quick_and_external_data_set_protocols() -> None:
+    quick = StudyConfig.for_dataset("av-digits", quick=True)
+    assert quick.seeds == (0,) and quick.epochs == 2 and quick.t_sweep == (2, 4)
+    crema = StudyConfig.for_dataset("crema-d", "/data/crema")
+    assert crema.settings == (NATURAL,) and crema.t_sweep_setting == NATURAL
+    assert crema.data_spec(NATURAL, 8).root == "/data/crema"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"settings": ("noisy",)}, "unknown setting"),
+    ({"variants": ("magic",)}, "unknown variant"),
+    ({"dataset": "crema-d"}, "needs --root"),
+    ({"epochs": 0}, "epochs must be"),
+    ({"seeds": ()}, "at least one seed"),
+])
+def test_bad_protocols_are_refused(kwargs, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        StudyConfig(**kwargs)
+
+
+def test_epochs_to_fraction() -> None:
+    assert epochs_to_fraction([0.5, 0.8, 0.9, 0.95, 1.0], final=1.0) == 4
+    assert epochs_to_fraction([0.96, 0.5], final=1.0) == 1
+    assert epochs_to_fraction([0.1, 0.2], final=1.0) == 2  # never reached: the whole budget
+
+
+def _result(name: str, setting: str, seed: int, fused: float, steps: int = 16) -> RunResult:
+    return RunResult(variant=name, setting=setting, seed=seed, steps=steps,
+                     test={"fused": fused, "audio": 0.5, "visual": 0.4}, val={"fused": fused, "audio": 0.5, "visual": 0.4},
+                     selected_epoch=2, epochs_to_95=seed + 1, synops=1000.0 * (seed + 1), effective_acs=900.0,
+                     effective_macs=100.0, firing_rate=0.2, train_seconds=1.0, device="cpu", history=[])
+
+
+def test_aggregate_and_paired_differences() -> None:
+    results = [_result("taaf", "clean", s, f) for s, f in ((0, 0.90), (1, 0.94))]
+    results += [_result("concat", "clean", s, f) for s, f in ((0, 0.92), (1, 0.91))]
+    (taaf,) = [r for r in aggregate(results) if r.variant == "taaf"]
+    assert taaf.fused.mean == pytest.approx(0.92) and taaf.fused.std == pytest.approx(math.sqrt(0.0008))
+    assert taaf.synops.mean == 1500.0 and taaf.seeds == (0, 1)
+    (cmp,) = paired(results, "taaf", "concat", 16)
+    assert cmp.difference.mean == pytest.approx(0.005) and cmp.wins == 1 and cmp.difference.n == 2
+    table = markdown(StudyConfig(settings=("clean",), variants=("taaf", "concat"), seeds=(0, 1), t_sweep=()), results)
+    assert "| clean | taaf | 92.0 ± 2.8 |" in table and "+0.5 ± 3.5 (1/2)" in table
+
+
+def test_run_record_round_trip() -> None:
+    r = _result("ogm", "clean", 0, 0.9)
+    assert RunResult.from_dict(json.loads(json.dumps(r.as_dict()))) == r
+    with pytest.raises(ValueError):
+        RunResult.from_dict({"schema": "other"})
+
+
+TINY = dict(settings=("audio-dominant",), variants=("taaf", "concat"), seeds=(0,), epochs=1, steps=4,
+            t_sweep=(2,), synops_samples=50, attention_samples=2)
+
+
+def test_a_job_measures_accuracy_synops_and_attention() -> None:
+    cfg = StudyConfig(**TINY)
+    result = run_job(cfg, Job("taaf", "audio-dominant", 0, 4))
+    assert set(result.test) == {"fused", "audio", "visual"} and 0 <= result.test["fused"] <= 1
+    assert result.synops > 0 and result.synops == pytest.approx(result.effective_acs + result.effective_macs)
+    assert len(result.history) == 1 and set(result.history[0]["coefficient"]) == {"audio", "visual"}
+    assert len(result.attention.alpha) == 2 and len(result.attention.alpha[0]) == 4
+    assert sum(result.attention.alpha[0]) == pytest.approx(1.0, abs=1e-4)
+    # Seeded: the same job twice gives the same numbers.
+    again = run_job(cfg, Job("taaf", "audio-dominant", 0, 4))
+    assert again.test == result.test and again.synops == result.synops
+
+
+def test_runner_writes_each_run_and_resumes(tmp_path: Path) -> None:
+    cfg = StudyConfig(**TINY)
+    lines: list[str] = []
+    results, execution = run_study(cfg, tmp_path, workers=1, log=lines.append)
+    assert execution.jobs_run == 4 and len(results) == 4  # 2 variants at T=4 and at T=2 (the sweep)
+    for job in cfg.jobs():
+        assert run_path(tmp_path, job).is_file()
+    again, execution = run_study(cfg, tmp_path, workers=1, log=lines.append)
+    assert execution.jobs_run == 0 and [r.test for r in again] == [r.test for r in results]
+    # A corrupt result file is not trusted: that job runs again.
+    run_path(tmp_path, cfg.jobs()[0]).write_text("{not json")
+    _, execution = run_study(cfg, tmp_path, workers=1, log=lines.append)
+    assert execution.jobs_run == 1
+
+
+def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys) -> None:
+    """The CI smoke test: the real command, reduced to one seed and two epochs."""
+    out = tmp_path / "study"
+    assert main(["study", "--quick", "--out", str(out)]) == 0
+    doc = json.loads((out / "study.json").read_text())
+    assert doc["schema"] == SCHEMA and doc["protocol"]["quick"] is True
+    rows = {(r["variant"], r["setting"], r["steps"]) for r in doc["rows"]}
+    assert len(rows) == 7 * 3 + 2 * 2  # main grid + T sweep {2, 4}
+    assert {c["baseline"] for c in doc["comparisons"]} == set(VARIANT_NAMES) - {"taaf"}
+    for name in ("accuracy_curves", "coefficients", "accuracy_vs_steps", "attention"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    assert "| audio-dominant | taaf |" in (out / "report.md").read_text()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_taaf_study_runs_on_a_crema_d_layout(tmp_path: Path) -> None:
+    root = make_crema_d_root(tmp_path, n_per_class=5)
+    out = tmp_path / "crema-study"
+    assert main(["study", "--dataset", "crema-d", "--root", str(root), "--variants", "taaf", "concat",
+                 "--epochs", "1", "--seeds", "0", "--out", str(out), "--workers", "1"]) == 0
+    doc = json.loads((out / "study.json").read_text())
+    assert {r["setting"] for r in doc["rows"]} == {NATURAL}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["study", "--settings", "noisy"], "unknown setting 'noisy'"),
+    (["study", "--dataset", "ave"], "needs --root"),
+    (["study", "--workers", "0", "--quick"], "--workers must be >= 1"),
+])
+def test_taaf_study_bad_input_is_one_line_and_exit_2(argv, message, tmp_path: Path, capsys) -> None:
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_summarize_without_runs_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["study", "--quick", "--summarize", "--out", str(tmp_path)]) == 2
+    assert "runs are missing" in capsys.readouterr().err
