@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from taaf.config import METHODS, MODELS
+    from taaf.config import METHODS, MODELS, TrainConfig
     from taaf.data import DATASETS, PRESETS
 
     parser = argparse.ArgumentParser(
@@ -78,14 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--out", required=True, help="output folder")
     t = p.add_argument_group("training")
+    defaults = TrainConfig()
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    t.add_argument("--gamma", type=float, default=0.5, help="TAAF learning-rate modulation strength")
+    t.add_argument("--gamma", type=float, default=defaults.gamma, help="TAAF learning-rate modulation strength")
+    t.add_argument("--min-coefficient", type=float, default=defaults.min_coefficient,
+                   help="TAAF: the dominant modality's learning rate is never scaled below this")
+    t.add_argument("--modulation-warmup", type=int, default=defaults.modulation_warmup,
+                   help="epochs before TAAF / OGM-GE balancing starts")
     t.add_argument("--step-loss-weight", type=float, default=0.5, help="TAAF per-step loss lambda (0 = off)")
     t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
     t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
-    t.add_argument("--ogm-alpha", type=float, default=0.5, help="OGM-GE modulation strength")
+    t.add_argument("--ogm-alpha", type=float, default=defaults.ogm_alpha, help="OGM-GE modulation strength")
     t.add_argument("--no-ge-noise", action="store_true", help="OGM without the GE noise term")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -180,7 +185,8 @@ def cmd_train(args) -> int:
     spec = _data_spec(args)
     cfg = TrainConfig(
         method=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        optimizer=args.optimizer, seed=args.seed, gamma=args.gamma, modulate_lr=not args.no_lr_modulation,
+        optimizer=args.optimizer, seed=args.seed, gamma=args.gamma, min_coefficient=args.min_coefficient,
+        modulation_warmup=args.modulation_warmup, modulate_lr=not args.no_lr_modulation,
         step_loss_weight=args.step_loss_weight, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
     )
     data = load_dataset(spec)
