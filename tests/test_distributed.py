@@ -85,7 +85,9 @@ REPLICA_SCRIPT = textwrap.dedent("""
     # 1793 = 2 * 28 * 32 + 1: split naively, rank 0 would get 897 samples (29 steps of 32) and
     # rank 1 896 (28 steps), and DDP would wait forever for rank 1's 29th gradient.
     data = replace(data, train=data.train.subset(slice(0, 1793)))
-    result = train(data, TrainConfig(method=sys.argv[1], epochs=1, batch_size=64), progress=False)
+    # modulation_warmup=0: balance (OGM-GE: scale gradients, add GE noise) from the first step.
+    cfg = TrainConfig(method=sys.argv[1], epochs=1, batch_size=64, modulation_warmup=0)
+    result = train(data, cfg, progress=False)
     assert dist.is_initialized(), "train() destroyed a process group it did not create"
     assert bool(result.history) == (rank == 0), "only rank 0 keeps a history (and writes)"
     flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
