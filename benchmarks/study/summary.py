@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.study.job import RunResult
-from benchmarks.study.protocol import StudyConfig, variant
+from benchmarks.study.protocol import T_SWEEP_VARIANTS, StudyConfig, variant
 
 SCHEMA = "taaf-study/1"
 METRICS = ("fused", "audio", "visual")
@@ -135,10 +135,11 @@ def markdown(cfg: StudyConfig, results: list[RunResult]) -> str:
     for r in main:
         lines.append(f"| {r.setting} | {r.variant} | {r.fused.fmt(100)} | {r.audio.fmt(100)} | {r.visual.fmt(100)} "
                      f"| {r.epochs_to_95.fmt()} | {r.synops.mean / 1e3:,.0f}k ± {r.synops.std / 1e3:,.0f}k |")
-    sweep = sorted((r for r in rows if r.setting == cfg.t_sweep_setting and r.steps in cfg.t_sweep),
+    sweep = sorted((r for r in rows if r.setting == cfg.t_sweep_setting and r.steps in cfg.t_sweep
+                    and r.variant in T_SWEEP_VARIANTS),
                    key=lambda r: (order.get(r.variant, 99), r.steps))
     if sweep:
-        lines += ["", f"Time-step sweep ({cfg.t_sweep_setting}): fused test accuracy (%) and SynOps per inference.", "",
+        lines += ["", f"Time-step sweep ({cfg.t_sweep_setting}): test accuracy (%), SynOps per inference and firing rate.", "",
                   "| method | T | fused | audio-only | visual-only | SynOps / inference | firing rate |",
                   "|---|---|---|---|---|---|---|"]
         for r in sweep:
