@@ -14,7 +14,7 @@ LAVA_DL_EXTRAS := "opencv-python-headless>=4.8,<4.12" "pillow>=10,<11" "ninja>=1
 help:
 	@echo "make demo   build .venv (Python $(PYTHON_VERSION)); AV-Digits -> train TAAF -> NIR export -> reference simulation -> runs/demo/"
 	@echo "make test   build .venv and run the test suite"
-	@echo "make study  the imbalance study (all methods x settings x 3 seeds, T sweep; ~35 min on 2 cores) -> benchmarks/results/study/"
+	@echo "make study  the imbalance study (all methods x settings x 3 seeds, T sweep; about 30 min on 2 cores) -> benchmarks/results/study/"
 	@echo "make study-quick  its smoke version (1 seed, 2 epochs; a few minutes) -> runs/study-quick/"
 	@echo "make clean  remove .venv and runs/"
 

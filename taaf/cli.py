@@ -75,19 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="snn (the deployable spiking network) or ann (same layers, ReLU, no time "
                         "dimension: the benchmarking baseline)")
     p.add_argument("--seed", type=int, default=0, help="training seed (same seed, same machine -> same metrics)")
-    p.add_argument("--epochs", type=int, default=12)
+    defaults = TrainConfig()  # one source of truth for every training default
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--out", required=True, help="output folder")
     t = p.add_argument_group("training")
-    defaults = TrainConfig()
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    t.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    t.add_argument("--lr", type=float, default=defaults.lr)
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default=defaults.optimizer)
     t.add_argument("--gamma", type=float, default=defaults.gamma, help="TAAF learning-rate modulation strength")
     t.add_argument("--min-coefficient", type=float, default=defaults.min_coefficient,
                    help="TAAF: the dominant modality's learning rate is never scaled below this")
     t.add_argument("--modulation-warmup", type=int, default=defaults.modulation_warmup,
                    help="epochs before TAAF / OGM-GE balancing starts")
-    t.add_argument("--step-loss-weight", type=float, default=0.5, help="TAAF per-step loss lambda (0 = off)")
+    t.add_argument("--step-loss-weight", type=float, default=defaults.step_loss_weight, help="TAAF per-step loss lambda (0 = off)")
     t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
     t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
     t.add_argument("--ogm-alpha", type=float, default=defaults.ogm_alpha, help="OGM-GE modulation strength")
@@ -138,7 +138,8 @@ def _data_spec(args):
                     degradation=PRESETS[args.preset], root=args.root, image_size=args.image_size)
 
 
-def _device(name: str) -> str:
+def resolve_device(name: str) -> str:
+    """auto -> cuda when present, else cpu; a CUDA request without CUDA is a user error."""
     import torch
 
     if name == "auto":
@@ -193,14 +194,14 @@ def cmd_train(args) -> int:
     model_cfg = model_config_for(data, cfg, model=args.model)
     if args.no_time_warp:
         model_cfg = replace(model_cfg, time_warp=False)
-    train_and_save(data, spec, cfg, model_cfg, out, device=_device(args.device), progress=not args.quiet)
+    train_and_save(data, spec, cfg, model_cfg, out, device=resolve_device(args.device), progress=not args.quiet)
     return 0
 
 
 def cmd_eval(args) -> int:
     from taaf.workflow import evaluate_checkpoint
 
-    report = evaluate_checkpoint(args.checkpoint, args.split, device=_device(args.device))
+    report = evaluate_checkpoint(args.checkpoint, args.split, device=resolve_device(args.device))
     if args.json:
         print(json.dumps(report))
         return 0
@@ -215,7 +216,7 @@ def cmd_demo(args) -> int:
     from taaf.workflow import run_demo
 
     start = time.perf_counter()
-    run_demo(prepare_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=_device("auto"))
+    run_demo(prepare_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=resolve_device("auto"))
     print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {args.out}/")
     return 0
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from dataclasses import asdict
 
 from taaf.errors import TaafError
 from taaf.paths import prepare_output_dir
@@ -55,9 +55,9 @@ def cmd_study(args) -> int:
     from benchmarks.bench_cli import machine
     from benchmarks.study.plots import plot_all
     from benchmarks.study.protocol import StudyConfig
-    from benchmarks.study.runner import Execution, load_run, run_path, run_study
+    from benchmarks.study.runner import load_run, run_path, run_study
     from benchmarks.study.summary import markdown, results_document
-    from taaf.cli import _device
+    from taaf.cli import resolve_device
     from taaf.data.cache import atomic_write_bytes
 
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in
@@ -67,22 +67,19 @@ def cmd_study(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise TaafError("--workers must be >= 1")
     out = prepare_output_dir(args.out or (QUICK_OUT if args.quick else DEFAULT_OUT))
-    device = _device(args.device)
+    device = resolve_device(args.device)
     if args.summarize:
         results = [load_run(run_path(out, job)) for job in cfg.jobs()]
         missing = sum(r is None for r in results)
         if missing:
             raise TaafError(f"{missing} of {len(results)} runs are missing in {out}/runs (run without --summarize)")
-        execution = Execution(device=device, workers=0, threads_per_worker=0, wall_seconds=0.0,
-                              jobs_run=0, jobs_reused=len(results))
+        # Keep the record of where the runs were actually trained.
+        execution = _previous_execution(out / "study.json") or {"jobs_run": 0, "jobs_reused": len(results)}
     else:
-        start = time.perf_counter()
-        results, execution = run_study(cfg, out, device=device, workers=args.workers)
-        print(f"trained {execution.jobs_run} runs in {(time.perf_counter() - start) / 60:.1f} min")
+        results, ran = run_study(cfg, out, device=device, workers=args.workers)
+        print(f"trained {ran.jobs_run} runs in {ran.wall_seconds / 60:.1f} min")
+        execution = asdict(ran)
     document = results_document(cfg, results, execution, machine().as_dict())
-    previous = _previous_execution(out / "study.json")
-    if args.summarize and previous:  # keep the record of where the runs were actually trained
-        document["execution"] = previous
     atomic_write_bytes(out / "study.json", json.dumps(document, indent=2).encode())
     table = markdown(cfg, results)
     atomic_write_bytes(out / "report.md", f"# Imbalance study ({cfg.dataset})\n\n{table}".encode())

@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
+from benchmarks.metrics import count_torch
 from benchmarks.study.protocol import Job, StudyConfig, model_config
 from taaf.config import MODALITIES
 from taaf.data import load_dataset
+from taaf.evaluate import predict
+from taaf.training.trainer import model_config_for, train
 
 SCHEMA = "taaf-study-run/1"
 CONVERGENCE_FRACTION = 0.95
@@ -78,10 +80,6 @@ def epochs_to_fraction(curve: list[float], final: float, fraction: float = CONVE
 
 
 def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
-    from benchmarks.metrics import count_torch
-    from taaf.evaluate import predict
-    from taaf.training.trainer import model_config_for, train
-
     data = load_dataset(cfg.data_spec(job.setting, job.steps))
     train_cfg = cfg.train_config(job)
     model_cfg = model_config(model_config_for(data, train_cfg), job)
@@ -93,15 +91,14 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
     curve = [e.val["fused"] for e in result.history]
 
     n = min(cfg.synops_samples, len(data.test))
-    with torch.no_grad():
-        counts = count_torch(model, data.test.audio[:n], data.test.image[:n])
+    counts = count_torch(model, data.test.audio[:n], data.test.image[:n])
 
     attention = None
     if model_cfg.fusion == "taaf" and job.seed == cfg.seeds[0] and cfg.attention_samples > 0:
         k = min(cfg.attention_samples, len(data.test))
-        preds = predict(model, data.test)
-        attention = Attention(labels=[int(v) for v in preds.labels[:k]], predicted=[int(v) for v in preds.fused[:k]],
-                              alpha=_rounded(preds.alpha[:k]), beta=_rounded(preds.beta[:k]))
+        preds = predict(model, data.test.subset(slice(0, k)))
+        attention = Attention(labels=preds.labels.tolist(), predicted=preds.fused.tolist(),
+                              alpha=_rounded(preds.alpha), beta=_rounded(preds.beta))
     return RunResult(
         variant=job.variant, setting=job.setting, seed=job.seed, steps=job.steps,
         test=dict(kept.test), val=dict(kept.val), selected_epoch=result.selected_epoch,

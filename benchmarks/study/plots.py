@@ -13,14 +13,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.study.job import RunResult  # noqa: E402
-from benchmarks.study.protocol import T_SWEEP_VARIANTS, StudyConfig  # noqa: E402
+from benchmarks.study.protocol import T_SWEEP_VARIANTS, Job, StudyConfig  # noqa: E402
 from benchmarks.study.summary import aggregate  # noqa: E402
 from taaf.config import MODALITIES  # noqa: E402
 from taaf.training.plots import save_figure  # noqa: E402
 
 METRICS = ("fused", "audio", "visual")
-#: Balancing variants whose coefficients move (the others have k = 1 by construction).
-MODULATED = ("taaf", "taaf-no-warp", "taaf-no-step-loss", "ogm-ge", "ogm")
+
+
+def balances(cfg: StudyConfig, name: str) -> bool:
+    """Whether a variant's coefficients can move (concat and TAAF without modulation keep k = 1)."""
+    train = cfg.train_config(Job(name, cfg.settings[0], cfg.seeds[0], cfg.steps))
+    return train.method == "ogm-ge" or (train.method == "taaf" and train.modulate_lr)
 
 
 def _colors(variants: tuple[str, ...]) -> dict[str, str]:
@@ -67,7 +71,7 @@ def plot_accuracy_curves(cfg: StudyConfig, results: list[RunResult], path: Path)
 def plot_coefficients(cfg: StudyConfig, results: list[RunResult], path: Path) -> None:
     """Mean modulation coefficient k_m per epoch (learning-rate scale for TAAF, gradient scale
     for OGM-GE); solid audio, dashed visual."""
-    variants = tuple(v for v in cfg.variants if v in MODULATED)
+    variants = tuple(v for v in cfg.variants if balances(cfg, v))
     colors = _colors(cfg.variants)
     fig, axes = plt.subplots(1, len(cfg.settings), figsize=(5 * len(cfg.settings), 3.6), squeeze=False, layout="constrained")
     for col, setting in enumerate(cfg.settings):

@@ -103,7 +103,8 @@ def comparisons(cfg: StudyConfig, results: list[RunResult]) -> list[Comparison]:
             for c in paired(results, "taaf", other, cfg.steps, metric)]
 
 
-def results_document(cfg: StudyConfig, results: list[RunResult], execution: Any, machine: dict[str, Any]) -> dict:
+def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict[str, Any],
+                     machine: dict[str, Any]) -> dict:
     rows = aggregate(results)
     return {
         "schema": SCHEMA,
@@ -115,7 +116,7 @@ def results_document(cfg: StudyConfig, results: list[RunResult], execution: Any,
             "epochs_to_95": "first epoch whose validation fused accuracy reached 95 % of the kept model's",
             "synops": f"NeuroBench effective ACs + MACs per inference on {cfg.synops_samples} test samples (chip only)",
         },
-        "execution": asdict(execution),
+        "execution": execution,
         "machine": machine,
         "rows": [asdict(r) for r in rows],
         "comparisons": [asdict(c) for c in comparisons(cfg, results)],
