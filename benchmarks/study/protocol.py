@@ -129,8 +129,7 @@ class StudyConfig:
         jobs = [Job(v, s, seed, self.steps) for s in self.settings for v in self.variants for seed in self.seeds]
         jobs += [Job(v, self.t_sweep_setting, seed, t) for t in self.t_sweep
                  for v in T_SWEEP_VARIANTS if v in self.variants for seed in self.seeds]
-        seen: set[str] = set()
-        return [j for j in jobs if not (j.key in seen or seen.add(j.key))]
+        return list(dict.fromkeys(jobs))  # Job is hashable; keeps the first of each
 
     def data_spec(self, setting: str, steps: int) -> DataSpec:
         if self.dataset == "av-digits":
@@ -144,7 +143,7 @@ class StudyConfig:
 
     def budget(self) -> dict[str, Any]:
         """What every variant gets, for the results file."""
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": "adam",
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": TrainConfig().optimizer,
                 "selection": "epoch with the best validation fused accuracy (test never used for selection)"}
 
 
