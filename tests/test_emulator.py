@@ -6,7 +6,7 @@
   bias mantissa/exponent extremes, graded inputs up to 2^23 - 1 that make ``u`` wrap and ``v``
   clip) run on Lava (watchdog) and on the emulator, numpy and torch: identical spikes,
   voltages and readouts (float: float precision); more examples against the mapper's
-  numpy transcription :func:`~hardware.loihi.lava_mapper.emulate_network`, without Lava;
+  numpy transcription :func:`~oracles.emulate_network`, without Lava;
 * the small exported TAAF model on 8 AV-Digits samples: == ``run_lava`` fixed and float;
 * the NIR paper's 01_lif Lava CPU fixed-point trace, bit for bit;
 * what the emulator refuses (outside Lava's int32 range) and its registration as a backend.
@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 
 from hardware.loihi import FixedPointRangeError
 from hardware.loihi import fixed_point as fp
-from hardware.loihi import lava_mapper as lm
+from hardware.loihi.lava_runtime import run_with_watchdog
+from hardware.loihi.program import LavaResult, map_graph
+from oracles import emulate_network
 from hardware.loihi.emulator import (
     LoihiEmulator,
     emulate_graph,
@@ -162,12 +164,12 @@ def edge_networks(draw, fixed: bool = True):
     shape = (steps, batch, sizes[0])
     if fixed:
         xmax = draw(st.sampled_from([1, 3, 255, 4095, 2 ** 16, 2 ** 23 - 1]))
-        program = lm.map_graph(graph, DT, fixed=True, rule=EdgeRule(seed), input_ranges={"in": xmax})
+        program = map_graph(graph, DT, fixed=True, rule=EdgeRule(seed), input_ranges={"in": xmax})
         x = np.where(rng.random(shape) < 0.5, rng.choice([-xmax, xmax, 0], size=shape),
                      rng.integers(-xmax, xmax + 1, size=shape)).astype(np.float64)
         return program, {"in": x}
-    program = lm.map_graph(graph, DT)
-    gated = set(program.lowered.gated)
+    program = map_graph(graph, DT)
+    gated = set(program.chip.gated)
     layers = {}
     for name, p in program.layers.items():
         du = 1.0 if name in gated else float(rng.choice([0.0, 1.0, rng.uniform()]))
@@ -178,7 +180,7 @@ def edge_networks(draw, fixed: bool = True):
     return dataclasses.replace(program, layers=layers, synapses=synapses), {"in": rng.normal(0, 2, shape)}
 
 
-def assert_same(got: lm.LavaResult, want: lm.LavaResult, exact: bool = True) -> None:
+def assert_same(got: LavaResult, want: LavaResult, exact: bool = True) -> None:
     assert sorted(got.outputs) == sorted(want.outputs)
     assert sorted(got.states) == sorted(want.states)
     for name, value in want.outputs.items():
@@ -204,7 +206,7 @@ def _emulated(program, inputs, engine, device):
 
 def _lava(program, inputs):
     spec = program.network(inputs, record_v=tuple(program.layers))
-    return program.unpack(spec, lm.run_with_watchdog(spec, timeout=TIMEOUT))
+    return program.unpack(spec, run_with_watchdog(spec, timeout=TIMEOUT))
 
 
 FEW = settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
@@ -235,7 +237,7 @@ def test_emulator_is_the_mappers_transcription(net):
     test_lava) on the time-concatenated batch, gate included."""
     program, inputs = net
     spec = program.network(inputs, record_v=tuple(program.layers))
-    want = program.unpack(spec, lm.emulate_network(spec))
+    want = program.unpack(spec, emulate_network(spec))
     for engine, device in ENGINES:
         assert_same(_emulated(program, inputs, engine, device), want, exact=program.fixed)
 
@@ -259,7 +261,7 @@ def test_edge_networks_reach_the_edges(monkeypatch):
     monkeypatch.setattr(fp, "clip_v", counting_clip)
     graph = edge_graph(3, 4, 4, 2, 0, 2, 1, None)
     for seed in range(6):
-        program = lm.map_graph(graph, DT, fixed=True, rule=EdgeRule(seed), input_ranges={"in": 2 ** 23 - 1})
+        program = map_graph(graph, DT, fixed=True, rule=EdgeRule(seed), input_ranges={"in": 2 ** 23 - 1})
         x = np.random.default_rng(seed).choice([-(2 ** 23 - 1), 2 ** 23 - 1, 0], size=(8, 2, 3)).astype(float)
         got = _emulated(program, {"in": x}, "numpy", None)
         seen["spikes"] += int(sum(s["spikes"].sum() for s in got.states.values()))
@@ -305,7 +307,7 @@ def test_register_corners_on_lava():
                 "l1": ({"du": 0, "dv": 4095, "vth": 1000, "bias_mant": [0, -4096, 4095], "bias_exp": [0, 7, 7]},
                        {"l0": (np.full((3, 5), 254), 7, mixed), "in": (np.zeros((3, 3), int), 0, mixed)})},
         readouts={"out": {"l1": (np.full((2, 3), -256), 7, mixed), "l0": (np.full((2, 5), 255), -8, exc)}})
-    program = lm.map_graph(edge_graph(3, 5, 3, 2, 0, 0, 0, None), DT, fixed=True, rule=rule,
+    program = map_graph(edge_graph(3, 5, 3, 2, 0, 0, 0, None), DT, fixed=True, rule=rule,
                            input_ranges={"in": 1024})
     x = np.broadcast_to(np.array([1024.0, -1024.0, 1.0]), (8, 3))
     inputs = {"in": np.stack([x, -x], axis=1)}
@@ -341,11 +343,11 @@ def test_taaf_emulator_is_lava(taaf_net, taaf_split, fixed):
     from hardware.loihi.lava_backend import _chip_run, lava_program
 
     program = lava_program(taaf_net, fixed=fixed, dt=DT)
-    assert program.lowered.gap == 3 and program.lowered.gated  # delayed terms, gate, fan-in
+    assert program.chip.gap == 3 and program.chip.gated  # delayed terms, gate, fan-in
     layers = tuple(spiking_layers(taaf_net).values())
     inputs = time_major_inputs(taaf_split.audio.astype(np.float64), taaf_split.image.astype(np.float64))
     spec = program.network(inputs, record=layers, record_v=layers)
-    lava = program.unpack(spec, lm.run_with_watchdog(spec, timeout=TIMEOUT))  # what run_lava runs
+    lava = program.unpack(spec, run_with_watchdog(spec, timeout=TIMEOUT))  # what run_lava runs
     for engine, device in ENGINES:
         emulator = LoihiEmulator(program, engine, device)
         assert_same(emulator.run(inputs, record=layers, record_v=layers), lava, exact=fixed)
@@ -403,7 +405,7 @@ def test_lif_norse_reproduces_lava_cpu_fixed_on_the_emulator():
 
 def _one_layer_program(weight: int, weight_exp: int, xmax: int, target: str = "l0"):
     graph = edge_graph(2, 1, 1, 1, 0, 0, 0, None)
-    program = lm.map_graph(graph, DT, fixed=True, input_ranges={"in": 1.0})
+    program = map_graph(graph, DT, fixed=True, input_ranges={"in": 1.0})
     synapses = tuple(dataclasses.replace(s, weights=np.full(np.shape(s.weights), weight), weight_exp=weight_exp)
                      if s.dst == target and s.src == "in" else s for s in program.synapses)
     enc = {"in": fp.InputEncoding("in", 0, 24, float(xmax))}
@@ -416,7 +418,7 @@ def test_activations_beyond_lavas_int32_range_are_refused():
     emulator = LoihiEmulator(program)
     small = {"in": np.full((3, 2, 2), 3.0)}  # within range: runs, and equals the mapper
     spec = program.network(small)
-    assert_same(emulator.run(small), program.unpack(spec, lm.emulate_network(spec)))
+    assert_same(emulator.run(small), program.unpack(spec, emulate_network(spec)))
     for engine, device in ENGINES:
         with pytest.raises(FixedPointRangeError, match=r"l0: \|a_in\| reaches .*int32"):
             LoihiEmulator(program, engine, device).run({"in": np.full((3, 2, 2), 2.0 ** 23 - 1)})

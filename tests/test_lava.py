@@ -3,7 +3,7 @@ watchdog, and peer references.
 
 * fixed point: :mod:`hardware.loihi.fixed_point`'s integer functions against hand-computed
   traces and Lava's own weight utilities; every register range raises a clear error;
-* Lava fixed == :func:`~hardware.loihi.lava_mapper.emulate_network` (the integer rules) bit for
+* Lava fixed == :func:`~oracles.emulate_network` (the integer rules) bit for
   bit, voltages included; float Lava == the reference simulator spike for spike, on a random
   feed-forward graph (fan-in, Delay, biases) and on a small TAAF model with a real time-warp;
 * the watchdog ends a failing Lava run with a LavaError and leaves no process behind;
@@ -29,7 +29,12 @@ from hardware.loihi import (
     LavaTimeoutError,
 )
 from hardware.loihi import fixed_point as fp
-from hardware.loihi import lava_mapper as lm
+from hardware.ir import BatchLayout, lower_graph
+from hardware.isolation import LAST_RUN, group_members, run_in_watchdog
+from hardware.loihi.lava_runtime import run_graph, run_with_watchdog
+from hardware.loihi.network import NetworkSpec
+from hardware.loihi.program import LayerParams, SynapseParams, map_graph
+from oracles import emulate_network
 
 DT = 1e-4
 PEER_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "nir-paper"
@@ -154,7 +159,7 @@ def random_graph():
 
 def test_lowering_aligns_latencies(random_graph):
     graph, _ = random_graph
-    low = lm.lower_graph(graph)
+    low = lower_graph(graph)
     assert {n: layer.latency for n, layer in low.neurons.items()} == {"l0": 1, "l1": 2, "l2": 3}
     terms = {(t.source, t.delay): low.synaptic_delay("l2", t) for t in low.neurons["l2"].terms}
     # l1 -> Delay(2) arrives with k = 3 - 2 - 1 + 2; the shorter l0 path is delayed by 1
@@ -169,7 +174,7 @@ def test_float_lava_equals_reference_on_random_graph(random_graph):
 
     graph, inputs = random_graph
     ref = ReferenceSimulator(graph).run(inputs, record=True)
-    got = lm.run_graph(lm.map_graph(graph), inputs, record_v=("l0", "l2"), timeout=TIMEOUT)
+    got = run_graph(map_graph(graph), inputs, record_v=("l0", "l2"), timeout=TIMEOUT)
     for name in ("l0", "l1", "l2"):
         spikes = ref.states[name]["spikes"]
         assert 0.05 < spikes.mean() < 0.95, name
@@ -178,15 +183,15 @@ def test_float_lava_equals_reference_on_random_graph(random_graph):
         assert np.allclose(got.states[name]["v"], ref.states[name]["v"], rtol=0, atol=1e-12)
     assert np.allclose(got.outputs["out"], ref.outputs["out"], rtol=0, atol=1e-12)
     assert np.array_equal(got.outputs["spk"], ref.outputs["spk"])
-    assert lm.group_members(lm.LAST_RUN.pgid, include_zombies=True) == []
+    assert group_members(LAST_RUN.pgid, include_zombies=True) == []
 
 
 def test_fixed_lava_is_the_integer_rules_bit_for_bit(random_graph):
     graph, inputs = random_graph
-    program = lm.map_graph(graph, fixed=True, input_ranges={"in": 8.0})
+    program = map_graph(graph, fixed=True, input_ranges={"in": 8.0})
     spec = program.network(inputs, record_v=("l0", "l1", "l2"))
-    raw = lm.run_with_watchdog(spec, timeout=TIMEOUT)
-    emulated = lm.emulate_network(spec)
+    raw = run_with_watchdog(spec, timeout=TIMEOUT)
+    emulated = emulate_network(spec)
     assert sorted(raw) == sorted(emulated)
     for name in raw:
         assert np.array_equal(raw[name], emulated[name]), name
@@ -204,18 +209,18 @@ def test_validation_rejects_bad_parameters_before_lava_runs(random_graph):
     import dataclasses
 
     graph, inputs = random_graph
-    spec = lm.map_graph(graph, fixed=True, input_ranges={"in": 8.0}).network(inputs)
+    spec = map_graph(graph, fixed=True, input_ranges={"in": 8.0}).network(inputs)
     floats = tuple(dataclasses.replace(s, weights=s.weights.astype(np.float64)) if i == 0 else s
                    for i, s in enumerate(spec.synapses))
     with pytest.raises(FixedPointRangeError, match="integers"):
-        lm.run_with_watchdog(dataclasses.replace(spec, synapses=floats))
+        run_with_watchdog(dataclasses.replace(spec, synapses=floats))
     far = tuple(dataclasses.replace(s, delay=64) if i == 0 else s for i, s in enumerate(spec.synapses))
     with pytest.raises(FixedPointRangeError, match=r"delay = 64 .*\[0, 63\]"):
-        lm.run_with_watchdog(dataclasses.replace(spec, synapses=far))
+        run_with_watchdog(dataclasses.replace(spec, synapses=far))
     with pytest.raises(FixedPointRangeError, match="outside the encoded range"):
-        lm.map_graph(graph, fixed=True, input_ranges={"in": 1.0}).network(inputs)
+        map_graph(graph, fixed=True, input_ranges={"in": 1.0}).network(inputs)
     with pytest.raises(LavaMappingError, match="input range"):
-        lm.map_graph(graph, fixed=True)
+        map_graph(graph, fixed=True)
 
 
 def test_unsupported_graphs_are_mapping_errors():
@@ -224,22 +229,22 @@ def test_unsupported_graphs_are_mapping_errors():
              "th": nir.Threshold(threshold=np.ones(2, f)), "out": nir.Output(output_type={"output": np.array([2])})}
     graph = nir.NIRGraph(nodes=nodes, edges=[("in", "l"), ("l", "th"), ("th", "out")], metadata={"dt": DT})
     with pytest.raises(LavaMappingError, match="'th'.*Threshold"):
-        lm.lower_graph(graph)
+        lower_graph(graph)
     per_neuron = _lif(2)
     per_neuron.v_threshold[1] = 0.7
     nodes = {"in": nodes["in"], "l": per_neuron, "out": nodes["out"]}
     with pytest.raises(LavaMappingError, match="shares one threshold"):
-        lm.lower_graph(nir.NIRGraph(nodes=nodes, edges=[("in", "l"), ("l", "out")], metadata={"dt": DT}))
+        lower_graph(nir.NIRGraph(nodes=nodes, edges=[("in", "l"), ("l", "out")], metadata={"dt": DT}))
 
 
 # --- watchdog --------------------------------------------------------------------------------------
 
-def _tiny_spec(delay: int) -> lm.NetworkSpec:
+def _tiny_spec(delay: int) -> NetworkSpec:
     n, steps = 4, 20
-    layer = lm.LayerParams("lif", n, du=4095, dv=100, vth=10, bias_mant=np.zeros(n, np.int64),
+    layer = LayerParams("lif", n, du=4095, dv=100, vth=10, bias_mant=np.zeros(n, np.int64),
                            bias_exp=np.zeros(n, np.int64), latency=1)
-    syn = lm.SynapseParams("syn", "in", "lif", np.full((n, 3), 2, np.int64), delay, graded=True)
-    return lm.NetworkSpec("fixed_pt", steps, 1, steps, steps, {"in": np.ones((3, steps), np.int64)},
+    syn = SynapseParams("syn", "in", "lif", np.full((n, 3), 2, np.int64), delay, graded=True)
+    return NetworkSpec("fixed_pt", BatchLayout(steps, 1), {"in": np.ones((3, steps), np.int64)},
                           {"lif": layer}, {"lif": (steps, 2)}, (syn,), {}, ("lif",))
 
 
@@ -248,11 +253,11 @@ def test_watchdog_turns_a_failing_process_model_into_a_lava_error():
     watchdog Lava would wait for it forever."""
     start = time.monotonic()
     with pytest.raises(LavaRunError, match="DelayDense.*between 0 and 63") as info:
-        lm.run_with_watchdog(_tiny_spec(delay=100), timeout=60.0, validate=False)
+        run_with_watchdog(_tiny_spec(delay=100), timeout=60.0, validate=False)
     assert not isinstance(info.value, LavaTimeoutError)
     assert time.monotonic() - start < 60.0
-    assert lm.LAST_RUN.leftover == []
-    assert lm.group_members(lm.LAST_RUN.pgid, include_zombies=True) == []
+    assert LAST_RUN.leftover == []
+    assert group_members(LAST_RUN.pgid, include_zombies=True) == []
 
 
 def _hang_with_a_child():
@@ -263,12 +268,12 @@ def _hang_with_a_child():
 def test_watchdog_timeout_kills_the_whole_process_group():
     start = time.monotonic()
     with pytest.raises(LavaTimeoutError, match="did not finish within 2 s"):
-        lm.run_in_watchdog(_hang_with_a_child, timeout=2.0)
+        run_in_watchdog(_hang_with_a_child, timeout=2.0)
     assert time.monotonic() - start < 15.0
-    assert lm.group_members(lm.LAST_RUN.pgid, include_zombies=True) == []
+    assert group_members(LAST_RUN.pgid, include_zombies=True) == []
     with pytest.raises(LavaError):  # and a normal run still works afterwards
-        lm.run_in_watchdog(lambda: 1 / 0, timeout=10.0)
-    assert lm.run_in_watchdog(os.getpgrp, timeout=10.0) == lm.LAST_RUN.pgid != os.getpgrp()
+        run_in_watchdog(lambda: 1 / 0, timeout=10.0)
+    assert run_in_watchdog(os.getpgrp, timeout=10.0) == LAST_RUN.pgid != os.getpgrp()
 
 
 # --- TAAF ---------------------------------------------------------------------------------------
@@ -276,7 +281,7 @@ def test_watchdog_timeout_kills_the_whole_process_group():
 def test_taaf_latencies(taaf_net):
     from export.nir_export import model_to_nir
 
-    low = lm.lower_graph(model_to_nir(taaf_net, DT))
+    low = lower_graph(model_to_nir(taaf_net, DT))
     lat = {n: layer.latency for n, layer in low.neurons.items()}
     assert lat == {"audio_lif0": 1, "audio_lif1": 2, "visual_lif0": 1, "visual_lif1": 2, "visual_lif2": 3,
                    "fusion_lif": 4}
@@ -309,8 +314,8 @@ def test_fixed_lava_on_taaf_is_the_integer_rules(taaf_net, taaf_split):
     program = lava_program(taaf_net, fixed=True, dt=DT)
     inputs = time_major_inputs(taaf_split.audio.astype(np.float64), taaf_split.image.astype(np.float64))
     spec = program.network(inputs, record=tuple(spiking_layers(taaf_net).values()))
-    raw = lm.run_with_watchdog(spec, timeout=TIMEOUT)
-    emulated = lm.emulate_network(spec)
+    raw = run_with_watchdog(spec, timeout=TIMEOUT)
+    emulated = emulate_network(spec)
     for name in raw:
         assert np.array_equal(raw[name], emulated[name]), name
     got = program.unpack(spec, raw)
@@ -361,11 +366,11 @@ def lif_norse():
 
 def test_lif_norse_reproduces_lava_cpu_fixed_bit_exactly(lif_norse):
     graph, inputs, lif, fixed, _ = lif_norse
-    program = lm.map_graph(graph, DT, fixed=True, rule=fp.NirPaperRule(), input_ranges={k: 1.0 for k in inputs})
+    program = map_graph(graph, DT, fixed=True, rule=fp.NirPaperRule(), input_ranges={k: 1.0 for k in inputs})
     q = program.quantized[lif]
     assert (q.lif.du, q.lif.dv, q.lif.vth, q.synapses[0].weights.tolist()) == (4095, 163, 25, [[10]])
-    got = lm.run_graph(program, inputs, record_v=(lif,), timeout=TIMEOUT)
-    latency = program.lowered.neurons[lif].latency
+    got = run_graph(program, inputs, record_v=(lif,), timeout=TIMEOUT)
+    latency = program.chip.neurons[lif].latency
     assert latency == 1  # the CSV is Lava's raw time base: one step later than the reference
     v, spikes = got.states[lif]["v_int"][:, 0], got.states[lif]["spikes"][:, 0]
     assert np.array_equal(v[:-latency], fixed[latency:, 1])
@@ -375,7 +380,7 @@ def test_lif_norse_reproduces_lava_cpu_fixed_bit_exactly(lif_norse):
 
 def test_lif_norse_reproduces_lava_cpu_float(lif_norse):
     graph, inputs, lif, _, floating = lif_norse
-    got = lm.run_graph(lm.map_graph(graph, DT), inputs, record_v=(lif,), timeout=TIMEOUT)
+    got = run_graph(map_graph(graph, DT), inputs, record_v=(lif,), timeout=TIMEOUT)
     v, spikes = got.states[lif]["v"][:, 0], got.states[lif]["spikes"][:, 0]
     assert np.array_equal(spikes[:-1], floating[1:, 2])
     # the paper's run used float32 parameters (0.04 -> 0.0399999991): float32 precision

@@ -3,7 +3,7 @@
 
 * our ``.net`` parts of a small TAAF model load in lava-dl's own ``netx.hdf5.Network`` and, run on
   Lava's CPU backend (fixed point), reproduce our whole-graph Lava mapping
-  (:func:`~hardware.loihi.lava_mapper.emulate_network`, itself bit-exact to Lava in
+  (:func:`~oracles.emulate_network`, itself bit-exact to Lava in
   ``test_lava.py``) spike for spike (and voltage for voltage on the audio chain); the host
   reassembly (``netx_manifest.json``) gives every layer and readout;
 * our reader on lava-dl's own files (``../shared/reference/lava-dl-netx``): tiny.net and the
@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import torch
 
-from hardware.loihi import lava_mapper as lm
+from hardware.loihi.network import GATE
+from oracles import emulate_network
 from hardware.loihi.netx import (
     NetxFormatError,
     NetxLayer,
@@ -74,7 +75,7 @@ def emulated(bundle, taaf_inputs):
     """Our whole-graph Lava mapping (NetxRule) of the same model, emulated exactly."""
     _, b = bundle
     spec = b.program.network(taaf_inputs, record=tuple(b.program.layers), record_v=("audio_lif0", "audio_lif1"))
-    return b.program.unpack(spec, lm.emulate_network(spec))
+    return b.program.unpack(spec, emulate_network(spec))
 
 
 def test_taaf_partition_into_netx_chains(bundle):
@@ -88,7 +89,7 @@ def test_taaf_partition_into_netx_chains(bundle):
     assert fusion == [("audio_lif1", d, 32) for d in range(4)] + [("visual_lif2", 0, 32)]
     assert parts["fusion"].lead == 3 and parts["audio"].lead == 0 and parts["fusion"].input_size == 160
     # the program carries only registers a .net file can hold
-    assert all(int(s.weight_exp) == 0 for s in b.program.synapses if s.src != lm.GATE)
+    assert all(int(s.weight_exp) == 0 for s in b.program.synapses if s.src != GATE)
     assert all(np.all(np.asarray(p.bias_exp) == 6) for p in b.program.layers.values())
     for part in b.parts:  # each file reads back as exactly the layers we wrote
         net = read_net(b.files[f"{part.name}.net"])
@@ -161,7 +162,7 @@ def test_all_parts_reassembled_by_the_host_equal_the_whole_graph(bundle, emulate
     got = run_netx_bundle(folder, taaf_inputs, timeout=TIMEOUT)
     for name in b.program.layers:
         assert np.array_equal(got.spikes[name], emulated.states[name]["spikes"]), name
-    low = b.program.lowered
+    low = b.program.chip
     for name, r in low.readouts.items():  # host readouts: the NIR's composition of the same spikes
         want = np.zeros(got.outputs[name].shape) + r.bias
         for t in r.terms:

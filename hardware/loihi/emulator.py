@@ -1,10 +1,10 @@
 """A batched, bit-exact emulator of the Lava processes the mapper builds (``loihi-emu``).
 
-:class:`LoihiEmulator` runs a :class:`~hardware.loihi.lava_mapper.LavaProgram` — the same
+:class:`LoihiEmulator` runs a :class:`~hardware.loihi.program.LavaProgram` — the same
 object, mapping and quantised registers a Lava run uses — on a whole batch at once: state
 arrays ``[B, N]``, one Python loop over time steps, in numpy or in torch (CPU, or CUDA).
 It reproduces Lava 0.10's ``Loihi2SimCfg`` models as configured by
-:func:`~hardware.loihi.lava_mapper.build_lava` — ``RingBuffer`` sources, ``Dense`` /
+:func:`~hardware.loihi.lava_runtime.build_lava` — ``RingBuffer`` sources, ``Dense`` /
 ``DelayDense`` (fixed: ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc``; float),
 ``LIFReset`` (``PyLifResetModelBitAcc`` / ``PyLifResetModelFloat``) and the recorders — bit
 for bit in fixed point (spikes, integer voltages, readouts) and to float64 rounding in float.
@@ -20,13 +20,13 @@ from ``S`` reads ``S``'s local step ``t - lag`` with ``lag = k - (L(X) - L(S) - 
 delay of the term, >= 0), and 0 before the sample. The emulator therefore runs each sample
 from zero state for its ``T`` steps per layer, all samples side by side, and never needs the
 concatenated stream; the results are handed to the mapper's own
-:func:`~hardware.loihi.lava_mapper.unpack`, so they come back in exactly the format (and the
+:func:`~hardware.loihi.program.unpack`, so they come back in exactly the format (and the
 float conversions) of ``run_graph`` / ``run_lava``.
 
 Where the numbers come from (nothing is re-derived here)
 --------------------------------------------------------
 * registers: the program's ``LayerParams`` / ``SynapseParams``, checked once by the mapper's
-  :func:`~hardware.loihi.lava_mapper.validate_network` (exactly as before a Lava run);
+  :func:`~hardware.loihi.network.validate_network` (exactly as before a Lava run);
   effective bias and threshold from :class:`~hardware.loihi.fixed_point.QuantizedLIF`;
 * inputs: :meth:`~hardware.loihi.fixed_point.InputEncoding.encode` (fixed point);
 * synapses: ``W @ x`` then :func:`~hardware.loihi.fixed_point.shift_activation` (the weight
@@ -53,8 +53,8 @@ checks it on every run and raises :class:`~hardware.loihi.FixedPointRangeError` 
 layer and step rather than return numbers Lava's int32 arithmetic might not produce.
 
 Float mode: float64, the same operations as Lava's float models; ``W @ x`` is summed in BLAS
-order rather than numpy's, so values can differ in the last bits (like
-:func:`~hardware.loihi.lava_mapper.emulate_network`).
+order rather than numpy's, so values can differ in the last bits (like the
+test oracle ``tests/oracles.py``).
 
 Engines: ``engine="numpy"`` (default) or ``"torch"`` with ``device`` (``"cpu"``, ``"cuda"``);
 integer state is int64 on every device. :func:`resolve_engine` reads the environment variables
@@ -71,15 +71,9 @@ import numpy as np
 
 from hardware.loihi import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
-from hardware.loihi.lava_mapper import (
-    LavaProgram,
-    LavaResult,
-    NetworkSpec,
-    map_graph,
-    stack_inputs,
-    unpack,
-    validate_network,
-)
+from hardware.ir.layout import BatchLayout, stack_inputs
+from hardware.loihi.network import validate_network
+from hardware.loihi.program import LavaProgram, LavaResult, map_graph, unpack
 
 ENGINES = ("numpy", "torch")
 ENGINE_ENV = "TAAF_LOIHI_EMU_ENGINE"
@@ -206,7 +200,7 @@ class LoihiEmulator:
     """Emulate ``program`` (fixed or float) on batches; see the module docstring.
 
     ``run(inputs)`` takes the inputs of ``program.network`` (``inputs[name]`` [T, B, *shape]
-    or [T, *shape]) and returns the :class:`~hardware.loihi.lava_mapper.LavaResult` that
+    or [T, *shape]) and returns the :class:`~hardware.loihi.program.LavaResult` that
     ``program.unpack(spec, run_with_watchdog(spec))`` returns for the same batch.
     """
 
@@ -216,7 +210,7 @@ class LoihiEmulator:
         self.fixed = program.fixed
         self.engine = engine
         self.ops = _NumpyOps(device) if engine == "numpy" else _TorchOps(device)
-        lowered = program.lowered
+        lowered = program.chip
         # the checks a Lava run makes (registers, shapes, delays, the gate), on a 1-step batch
         validate_network(program.network({n: np.zeros((1, 1, *shape)) for n, shape in lowered.inputs.items()}))
         self.inputs = {n: int(np.prod(shape, dtype=np.int64)) for n, shape in lowered.inputs.items()}
@@ -337,7 +331,7 @@ class LoihiEmulator:
 
     def _batch(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool, int, int]:
         """Inputs as [T, B, n] float64 (the layout checks of ``program.network``)."""
-        arrays, batched, steps, batch = stack_inputs(self.program.lowered.inputs, inputs)
+        arrays, batched, steps, batch = stack_inputs(self.program.chip.inputs, inputs)
         if not self.fixed:
             for name, a in arrays.items():
                 if not np.all(np.isfinite(a)):
@@ -432,31 +426,22 @@ class LoihiEmulator:
         return self._result(hist, sinks, voltages, record, batched, steps, batch)
 
     def _result(self, hist, sinks, voltages, record, batched, steps, batch) -> LavaResult:
-        """Lay the sample-local arrays out as Lava's raw recordings of a batch with period
-        ``T + max latency`` and no gap, and let the mapper's ``unpack`` read them back."""
+        """Lay the sample-local arrays out as Lava's raw recordings of a batch (no gap: every
+        sample starts from zero state here) and let the program's ``unpack`` read them back."""
         ops, program = self.ops, self.program
-        period = steps + self.max_latency
-
-        def place(local, latency: int, dtype) -> np.ndarray:
-            local = ops.numpy(local)
-            buf = np.zeros((batch, period, local.shape[-1]), dtype)
-            buf[:, latency:latency + steps] = local.swapaxes(0, 1)
-            return buf.reshape(batch * period, -1)
-
+        layout = BatchLayout(steps, batch, lead=0, tail=self.max_latency)
         raw = {}
         direct = [r.direct for r in program.readouts.values() if r.direct]
         for name in dict.fromkeys([*record, *direct]):
             if name in self.layers:
-                raw[name] = place(hist[name], self.latency[name], np.uint8)
+                raw[name] = layout.place(ops.numpy(hist[name]), self.latency[name], np.uint8)
             elif name in self.inputs:
-                raw[name] = place(hist[name], 0, np.float64)
+                raw[name] = layout.place(ops.numpy(hist[name]), 0)
         for name, v in voltages.items():
-            raw[f"{name}.v"] = place(v, self.latency[name], np.float64)
+            raw[f"{name}.v"] = layout.place(ops.numpy(v), self.latency[name])
         for name, a in sinks.items():
-            raw[name] = place(a, self.latency[name], np.float64)
-        spec = NetworkSpec(program.tag, batch * period, batch, steps, period, {}, self.layers, {}, (),
-                           dict(self.sinks), tuple(raw), batched=batched, lead=0)
-        return unpack(program, spec, raw)
+            raw[name] = layout.place(ops.numpy(a), self.latency[name])
+        return unpack(program, layout, raw, batched)
 
 
 # --- models and graphs -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Loihi fixed point: THE quantisation rules, and the exact integer arithmetic of Lava's models.
 
 One module for everything that turns float parameters into Loihi registers, so that the Lava
-mapper (:mod:`hardware.loihi.lava_mapper`), a netx writer and a vectorised emulator all use the
+Lava program (:mod:`hardware.loihi.program`), a netx writer and a vectorised emulator all use the
 same numbers. No Lava import: the integer arithmetic below is a transcription of Lava 0.10's
 ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc`` and ``AbstractPyLifModelFixed`` (and
 ``PyLifResetModelBitAcc``), checked against them by ``tests/test_lava.py``. The arithmetic
@@ -74,7 +74,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hardware.loihi import FixedPointRangeError
+from hardware.errors import FixedPointRangeError
 
 # --- Loihi / Lava register widths -----------------------------------------------------------
 UV_BITS = 24
@@ -626,7 +626,7 @@ class NirPaperRule:
         return QuantizedReadout(layer, round(math.log2(self.weight_scale)), tuple(self._synapses(layer, terms)))
 
 
-# --- the batch gate (see lava_mapper: silences a layer between concatenated samples) ---------
+# --- the batch gate (see hardware.loihi.network: silences a layer between concatenated samples) ---------
 
 def gate_activation(activation_pos: np.ndarray, effective_bias: np.ndarray, du: int = DU_MAX) -> np.ndarray:
     """Inhibition (a_in units, positive number) that keeps a layer below threshold whatever its

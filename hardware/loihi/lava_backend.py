@@ -3,7 +3,7 @@
 ``run_lava`` answers the question every backend answers (:mod:`hardware.backends`): readouts
 ``z_audio``, ``z_visual``, ``modality_scores``, ``temporal_scores`` [B, T] and the spikes of
 every NIR LIF node [B, T, ...], batch first. The whole batch runs in ONE Lava run (samples
-concatenated in time, per-layer resets; see :mod:`hardware.loihi.lava_mapper`), under the
+concatenated in time, per-layer resets; see :mod:`hardware.loihi.network`), under the
 watchdog. ``lava`` is float (``floating_pt``) and must agree with the reference simulator
 spike for spike; ``lava-fixed`` is bit-accurate Loihi fixed point (``fixed_pt``) with the
 :class:`~hardware.loihi.fixed_point.PowerOfTwoRule` and the documented input ranges
@@ -22,13 +22,9 @@ import numpy as np
 from export.nir_export import model_to_nir, spiking_layers
 from hardware.backends import READOUT_NAMES, ChipRun, time_major_inputs
 from hardware.loihi import fixed_point as fp
-from hardware.loihi.lava_mapper import (
-    DEFAULT_TIMEOUT_S,
-    LavaProgram,
-    LavaResult,
-    map_graph,
-    run_graph,
-)
+from hardware.isolation import DEFAULT_TIMEOUT_S
+from hardware.loihi.lava_runtime import run_graph
+from hardware.loihi.program import LavaProgram, LavaResult, map_graph
 from taaf.dynamics import DEFAULT_DT
 from taaf.model.network import AVSpikingNet
 
@@ -93,7 +89,7 @@ def run_lava_graph(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], fixed:
                    record_v: bool | tuple[str, ...] = False,
                    timeout: float = DEFAULT_TIMEOUT_S) -> LavaResult:
     """Any NIR graph on Lava: ``inputs[name]`` [T, B, *shape] (or [T, *shape]) ->
-    :class:`~hardware.loihi.lava_mapper.LavaResult` with ``outputs`` per Output node and
+    :class:`~hardware.loihi.program.LavaResult` with ``outputs`` per Output node and
     ``states[layer]['spikes']`` (and ``'v'``, fixed: also ``'v_int'``, with ``record_v``) in the
     reference simulator's time base."""
     if fixed and input_ranges is None:

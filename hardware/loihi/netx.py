@@ -39,13 +39,13 @@ which no integer matrix reproduces) and the per-neuron ``bias_exp`` (netx fixes 
 ``bias_exp = 6``): the same search for the largest power-of-two layer scale and the same
 checks (threshold, 24-bit current, vanishing weights), only over the register sets a ``.net``
 file can hold. The ``loihi2`` target maps the graph with it, so the ``.net`` files, our Lava
-mapping (:func:`~hardware.loihi.lava_mapper.map_graph` with ``rule=NetxRule()``) and
-:func:`~hardware.loihi.lava_mapper.emulate_network` are the same integer network, spike for
+mapping (:func:`~hardware.loihi.program.map_graph` with ``rule=NetxRule()``) and
+the emulator (:mod:`hardware.loihi.emulator`) are the same integer network, spike for
 spike. The ``lava`` target keeps the default rule (finer weights and biases).
 
 Partition of a graph into netx chains (:func:`partition`)
 -----------------------------------------------------------
-netx builds chains only; a lowered graph (:func:`~hardware.loihi.lava_mapper.lower_graph`) is
+netx builds chains only; a lowered graph (:func:`~hardware.ir.lower.lower_graph`) is
 split into **parts**: a neuron layer continues the part of its source when it has exactly one
 term, with no delay, from a neuron layer that ends a part and feeds no other neuron layer;
 otherwise it starts a new part whose **input** is the concatenation of its terms' *slots*
@@ -93,16 +93,10 @@ import numpy as np
 
 from hardware.loihi import FixedPointRangeError, LavaError, LavaMappingError
 from hardware.loihi import fixed_point as fp
-from hardware.loihi.lava_mapper import (
-    DEFAULT_TIMEOUT_S,
-    LavaProgram,
-    LoweredGraph,
-    drive,
-    lower_graph,
-    map_graph,
-    release_shared_memory,
-    run_in_watchdog,
-)
+from hardware.ir import ChipGraph, lower_graph
+from hardware.isolation import DEFAULT_TIMEOUT_S, run_in_watchdog
+from hardware.loihi.lava_runtime import drive, release_shared_memory
+from hardware.loihi.program import LavaProgram, map_graph
 
 NETX_BIAS_EXP = 6  # netx passes bias_exp = 6 to every LIF
 NETX_MAX_DELAY = 62  # netx clamps larger delays (DelayDense max_delay = 62)
@@ -641,7 +635,7 @@ def _prefix(names: Sequence[str]) -> str:
     return heads.pop() if len(heads) == 1 else ""
 
 
-def partition(lowered: LoweredGraph) -> tuple[NetxPart, ...]:
+def partition(lowered: ChipGraph) -> tuple[NetxPart, ...]:
     """Split the neuron layers of ``lowered`` into netx chains (module docstring)."""
     consumers: dict[str, list[str]] = {}
     for name, layer in lowered.neurons.items():
@@ -711,7 +705,7 @@ def _synapse(program: LavaProgram, layer: str, source: str, delay: int):
 
 def part_layers(program: LavaProgram, part: NetxPart) -> list[NetxLayer]:
     """The netx layers of one part, from a fixed-point program mapped with :class:`NetxRule`."""
-    lowered = program.lowered
+    lowered = program.chip
     layers = []
     for i, name in enumerate(part.layers):
         p = program.layers[name]
@@ -733,8 +727,8 @@ def part_layers(program: LavaProgram, part: NetxPart) -> list[NetxLayer]:
 
 def netx_program(graph, dt: float | None = None, input_ranges: Mapping[str, float] | None = None,
                  rule: fp.QuantizationRule | None = None) -> LavaProgram:
-    """The graph mapped to fixed point with :class:`NetxRule` (a NIR graph or a LoweredGraph)."""
-    lowered = graph if isinstance(graph, LoweredGraph) else lower_graph(graph, dt)
+    """The graph mapped to fixed point with :class:`NetxRule` (a NIR graph or a ChipGraph)."""
+    lowered = graph if isinstance(graph, ChipGraph) else lower_graph(graph, dt)
     ranges = dict(input_ranges or {})
     return map_graph(lowered, fixed=True, rule=rule or NetxRule(), input_ranges=ranges)
 
@@ -743,7 +737,7 @@ def export_netx(graph, input_ranges: Mapping[str, float], dt: float | None = Non
                 n_steps: int | None = None) -> NetxBundle:
     """Partition, quantise (:class:`NetxRule`) and write a NIR graph as netx parts."""
     program = netx_program(graph, dt, input_ranges)
-    lowered = program.lowered
+    lowered = program.chip
     parts = partition(lowered)
     files: dict[str, bytes] = {}
     part_entries = []
@@ -1035,9 +1029,9 @@ def _npz(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def lava_program_description(program: LavaProgram) -> tuple[dict, dict[str, np.ndarray]]:
-    """A fixed-point :class:`~hardware.loihi.lava_mapper.LavaProgram` as JSON-ready data plus its
+    """A fixed-point :class:`~hardware.loihi.program.LavaProgram` as JSON-ready data plus its
     weight matrices (``{key: int array}``)."""
-    lowered = program.lowered
+    lowered = program.chip
     arrays: dict[str, np.ndarray] = {}
     layers = {}
     for name, p in program.layers.items():
@@ -1086,7 +1080,7 @@ def lava_program_description(program: LavaProgram) -> tuple[dict, dict[str, np.n
             "DelayDense(delays = lava_delay) with weights (lava_weights.npz), weight_exp, sign_mode, 8 weight bits; "
             "lava_delay = latency(dst) - latency(src) - 1 + nir_delay (latency alignment). Inputs: graded "
             "round(x 2^frac_bits). Readout: recorded sum * scale + bias. Gated layers are silenced during the gap "
-            "between batched samples by a gate neuron (hardware.loihi.lava_mapper)."),
+            "between batched samples by a gate neuron (hardware.loihi.network)."),
         "weights_file": "lava_weights.npz",
     }
     return desc, arrays
@@ -1120,7 +1114,7 @@ def build_lava_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
     program = map_graph(graph, dt, fixed=True, input_ranges=TAAF_INPUT_RANGES)
     desc, arrays = lava_program_description(program)
     desc["n_steps"] = cfg.n_steps
-    report = resource_report(program.lowered)
+    report = resource_report(program.chip)
     files = {
         "taaf.nir": nir_bytes(graph),
         "host_head.onnx": host_head_onnx(cfg.fusion, cfg.n_classes),
@@ -1199,7 +1193,7 @@ def build_loihi2_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
     roles[READOUTS_NAME] = "host readouts (float, NIR matrices): readout = bias + sum matrix @ spikes[t - delay]"
     roles["host_head.onnx"] = "host head (ONNX): inputs [B, T, ...] readouts stacked over time"
     roles["resources.json"] = "Loihi 2 resource estimate of the .net parts, readouts on the host (hardware.loihi.resources)"
-    streams = tuple(Stream(p.output, READOUTS_NAME, (bundle.program.lowered.neurons[p.output].size,))
+    streams = tuple(Stream(p.output, READOUTS_NAME, (bundle.program.chip.neurons[p.output].size,))
                     for p in bundle.parts)
     partition = ("chip: " + "; ".join(f"{p.name}.net ({' -> '.join(p.layers)})" for p in bundle.parts)
                  + "; host: wiring + readouts (host_readouts.npz) + host_head.onnx, see netx_manifest.json")

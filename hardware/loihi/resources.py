@@ -1,5 +1,5 @@
 """Loihi 2 resource estimate per layer of any NIR graph (through
-:func:`~hardware.loihi.lava_mapper.lower_graph`): neurons, synapses, synaptic memory, neuro-cores,
+:func:`~hardware.ir.lower.lower_graph`): neurons, synapses, synaptic memory, neuro-cores,
 and whether the network fits one chip.
 
 What is counted (per neuron layer, i.e. per Lava LIF process, and per readout)
@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from hardware.loihi import fixed_point as fp
-from hardware.loihi.lava_mapper import LoweredGraph, lower_graph
+from hardware.ir import ChipGraph, lower_graph
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def resource_report(graph, dt: float | None = None, limits: CoreLimits | None = 
     readouts (Outputs fed through synapses) as on-chip accumulators, as the Lava mapping runs
     them; ``False`` when the host computes them (the ``loihi2`` target)."""
     limits = limits or CoreLimits()
-    lowered = graph if isinstance(graph, LoweredGraph) else lower_graph(graph, dt)
+    lowered = graph if isinstance(graph, ChipGraph) else lower_graph(graph, dt)
     rows = []
     for name, layer in lowered.neurons.items():
         groups = [(t.matrix if t.matrix is not None else layer.size, lowered.synaptic_delay(name, t))

@@ -1,0 +1,274 @@
+"""NIR graph -> :class:`~hardware.ir.graph.ChipGraph` (no Lava).
+
+Every backend, target and counter of the Loihi family starts from the one
+:class:`~hardware.ir.graph.ChipGraph` this module builds; nothing downstream re-derives it.
+
+The graph is compiled by the reference simulator (same
+validation, shapes, per-step coefficients) and every path of stateless nodes between two
+*neuron* layers (or an Input / an Output) is composed into linear **terms**
+``(source, delay, matrix)``:
+
+===============================  ==============================================================
+NIR                              Lava
+===============================  ==============================================================
+Input                            ``io.source.RingBuffer`` (graded messages)
+LIF / IF / CubaLIF               ``LIFReset`` (du = 1 [CubaLIF: dt/tau_syn], dv = dt/tau [IF: 0],
+                                 vth, bias_mant = v_leak dt/tau + gain x (Affine/Conv biases))
+Affine, Linear, Scale, Flatten,  folded into the matrices of the synapses of the next neuron
+Conv1d/2d, SumPool/AvgPool2d     layer: ``Dense`` with the composed (for convolutions:
+                                 unrolled) matrix x the neuron's input gain ``r dt/tau``
+Delay (+ Scale chains, TimeWarp) ``DelayDense`` (one process per (source, delay) term)
+fan-in                           several synapse processes into one ``a_in`` (Lava sums them)
+Output                           synapses into an ``io.extractor.Extractor`` (the readout
+                                 needs no neuron: Dense ``a_out`` is recorded directly; the
+                                 Affine bias is added by the host); an Output fed by a neuron
+                                 alone records its spikes
+===============================  ==============================================================
+
+This is the NIR paper's LIF mapping (Dense(w = dt/tau) + LIF(du = 1, dv = dt/tau)) in
+general form. Convolutions become Dense with the unrolled matrix, not Lava's ``Conv``:
+Lava 0.10's float ``Conv`` model computes in float32 through torch (which breaks the
+spike-for-spike agreement with the float64 reference) and expects (W, H, C) layouts;
+the unrolled matrix is exact and small for our encoders (size-guarded).
+
+Latency alignment (the one place it is done: :func:`lower_graph`)
+----------------------------------------------------------------
+The reference simulator lets a signal cross every feed-forward edge within one step; in Lava
+every synapse process (Dense) delays by one step. Every neuron layer and Output ``X`` gets a
+latency ``L(X)``: Inputs 0, otherwise ``L(X) = 1 + max L(S)`` over the sources ``S`` of its
+feed-forward terms (the longest hop count from the Inputs). A term ``(S, d)`` (``d``: the
+steps of NIR Delay nodes on the path, +1 per recurrent edge) gets Lava synaptic delay
+``k = L(X) - L(S) - 1 + d`` (``k = 0``: Dense, else DelayDense), so every input of ``X``
+arrives together: at a fan-in the shorter path is delayed (our fusion layer: the audio path
+has fewer hops than the visual one) and NIR delays are carried by the same DelayDense.
+Sample step ``t`` of ``X`` is Lava step ``t + 1 + L(X)`` (Lava counts from 1), i.e. recorded
+index ``t + L(X)`` (plus the batch layout's offset, below); :meth:`LavaProgram.unpack` removes
+it. A recurrent term with ``k < 0``
+cannot be built (LavaMappingError).
+
+Not mapped (LavaMappingError naming the node): Threshold, I, LI and CubaLI nodes; per-neuron
+time constants or thresholds (a Lava LIF shares du/dv/vth); ``v_reset != 0``; a constant
+(Affine/Conv bias) that passes a Delay or a recurrent edge, or that feeds a CubaLIF's current;
+cycles without a neuron; recurrent paths that would need a negative Lava delay.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import nir
+import numpy as np
+
+from hardware.errors import LavaMappingError
+from hardware.ir.graph import ChipGraph, NeuronKind, NeuronLayer, Readout, Term
+from hardware.reference.nodes import (
+    AffineOp,
+    ConvOp,
+    CubaLIFOp,
+    DelayOp,
+    FlattenOp,
+    IFOp,
+    LIFOp,
+    Op,
+    PoolOp,
+    ScaleOp,
+)
+from hardware.reference import ReferenceSimulator
+
+MAX_UNROLLED_ENTRIES = 50_000_000  # guard for convolution -> Dense matrices
+NEURON_OPS = (LIFOp, IFOp, CubaLIFOp)
+
+
+def _unique(name: str, what: str, values: np.ndarray) -> float:
+    u = np.unique(np.asarray(values, np.float64))
+    if u.size != 1:
+        raise LavaMappingError(f"node {name!r}: Lava's LIF shares one {what} per process, but the "
+                               f"graph has {u.size} different values ({u[:4]}...)")
+    return float(u[0])
+
+
+def _linear(name: str, op: Op) -> tuple[str, object, np.ndarray | None]:
+    """A stateless op as ("identity" | "rows" | "matrix", A, constant)."""
+    if isinstance(op, FlattenOp) or type(op) is Op:
+        return "identity", None, None
+    if isinstance(op, ScaleOp):
+        return "rows", np.asarray(op.scale, np.float64).reshape(-1), None
+    if isinstance(op, AffineOp):
+        bias = None if op.bias is None else np.asarray(op.bias, np.float64)
+        return "matrix", np.asarray(op.weight, np.float64), bias
+    if isinstance(op, (ConvOp, PoolOp)):
+        n_in = int(np.prod(op.in_shape, dtype=np.int64))
+        n_out = int(np.prod(op.out_shape, dtype=np.int64))
+        if n_in * n_out > MAX_UNROLLED_ENTRIES:
+            raise LavaMappingError(f"node {name!r}: unrolling {op.in_shape} -> {op.out_shape} into a Dense "
+                                   f"matrix needs {n_in * n_out} entries (limit {MAX_UNROLLED_ENTRIES})")
+        const = op.apply(np.zeros((1,) + op.in_shape)).reshape(-1)
+        basis = op.apply(np.eye(n_in).reshape((n_in,) + op.in_shape)).reshape(n_in, n_out)
+        const = None if not np.any(const) else const
+        return "matrix", (basis - (0 if const is None else const)).T.copy(), const
+    raise LavaMappingError(f"node {name!r}: {type(op).__name__} has no Lava mapping (supported between "
+                           f"neurons: Affine, Linear, Scale, Flatten, Conv, SumPool/AvgPool, Delay)")
+
+
+def _compose(kind: str, a, m: np.ndarray | None) -> np.ndarray | None:
+    if kind == "identity":
+        return m
+    if kind == "rows":
+        return np.diag(a) if m is None else a[:, None] * m
+    return a if m is None else a @ m
+
+
+def _merge(terms: list[Term], size_of: Callable[[str], int]) -> tuple[Term, ...]:
+    """Sum terms with the same (source, delay), in order of first appearance."""
+    merged: dict[tuple[str, int], np.ndarray | None] = {}
+    for t in terms:
+        key = (t.source, t.delay)
+        if key not in merged:
+            merged[key] = t.matrix
+            continue
+        a, b = merged[key], t.matrix
+        eye = np.eye(size_of(t.source)) if a is None or b is None else None
+        merged[key] = (eye if a is None else a) + (eye if b is None else b)
+    return tuple(Term(src, d, m) for (src, d), m in merged.items())
+
+
+def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
+    """The chip IR of any NIR graph: neuron layers, readouts and latency-aligned terms.
+
+    The graph is compiled by the reference simulator first (same checks, shapes and per-step
+    coefficients), so the chip runs exactly the network the reference runs."""
+    sim = ReferenceSimulator(graph, dt)
+    plan = sim.plan
+    ops = plan.ops
+    shapes = {n: op.out_shape for n, op in ops.items()}
+    cache: dict[str, tuple[list[Term], np.ndarray | None]] = {}
+    visiting: set[str] = set()
+
+    def size_of(n: str) -> int:
+        return int(np.prod(shapes[n], dtype=np.int64))
+
+    def is_source(n: str) -> bool:
+        return n in plan.inputs or isinstance(ops[n], NEURON_OPS)
+
+    def fan_in(n: str) -> tuple[list[Term], np.ndarray | None]:
+        """Terms and constant of the summed input of node ``n``."""
+        terms: list[Term] = []
+        const = None
+        for src in plan.sources[n]:
+            extra = 1 if (src, n) in plan.recurrent_edges else 0
+            t, c = output_of(src)
+            if extra and c is not None and np.any(c):
+                raise LavaMappingError(f"edge {src!r} -> {n!r}: a constant (bias) crossing a recurrent edge "
+                                       f"is not supported by the Lava mapping")
+            terms += [Term(x.source, x.delay + extra, x.matrix) for x in t]
+            if c is not None:
+                const = c if const is None else const + c
+        return terms, const
+
+    def output_of(n: str) -> tuple[list[Term], np.ndarray | None]:
+        if is_source(n):
+            return [Term(n, 0, None)], None
+        if n in cache:
+            return cache[n]
+        if n in visiting:
+            raise LavaMappingError(f"node {n!r} is on a cycle without a neuron; Lava cannot express it")
+        visiting.add(n)
+        terms, const = fan_in(n)
+        op = ops[n]
+        if isinstance(op, DelayOp):
+            steps = np.asarray(op.steps, np.int64).reshape(-1)
+            if const is not None and np.any(const):
+                raise LavaMappingError(f"node {n!r}: a constant (bias) upstream of a Delay is not supported "
+                                       f"by the Lava mapping (it would be switched on late)")
+            out = []
+            for d in np.unique(steps):
+                mask = (steps == d).astype(np.float64)
+                for t in terms:
+                    m = t.matrix if np.all(mask == 1) else _compose("rows", mask, t.matrix)
+                    out.append(Term(t.source, t.delay + int(d), m))
+            result = (out, None)
+        else:
+            kind, a, c = _linear(n, op)
+            out = [Term(t.source, t.delay, _compose(kind, a, t.matrix)) for t in terms]
+            if const is not None:
+                const = const if kind == "identity" else (a * const if kind == "rows" else a @ const)
+            if c is not None:
+                const = c if const is None else const + c
+            result = (out, const)
+        visiting.discard(n)
+        cache[n] = result
+        return result
+
+    latency: dict[str, int] = {n: 0 for n in plan.inputs}
+    neurons: dict[str, NeuronLayer] = {}
+    readouts: dict[str, Readout] = {}
+    pending: list[tuple[str, NeuronLayer | Readout]] = []
+    for n in plan.order:
+        op = ops[n]
+        if n in plan.inputs:
+            continue
+        if isinstance(op, NEURON_OPS):
+            terms, const = fan_in(n)
+            merged = _merge(terms, size_of)
+            feed = [latency[t.source] for t in merged if t.source in latency]
+            latency[n] = 1 + max(feed, default=0)
+            neurons[n] = _neuron_layer(n, op, merged, const, latency[n])
+            pending.append((n, neurons[n]))
+        elif n in plan.outputs:
+            terms, const = fan_in(n)
+            merged = _merge(terms, size_of)
+            bias = np.zeros(int(np.prod(shapes[n], dtype=np.int64))) if const is None else np.asarray(const).reshape(-1)
+            direct = None
+            if len(merged) == 1 and merged[0].matrix is None and merged[0].delay == 0 and not np.any(bias):
+                direct = merged[0].source
+                latency[n] = latency[direct]
+            else:
+                latency[n] = 1 + max((latency[t.source] for t in merged if t.source in latency), default=0)
+            readouts[n] = Readout(n, shapes[n], merged, bias, latency[n], direct)
+            pending.append((n, readouts[n]))
+        else:
+            if not isinstance(op, (DelayOp, AffineOp, ScaleOp, FlattenOp, ConvOp, PoolOp)) and type(op) is not Op:
+                _linear(n, op)  # raises the unsupported-node error
+    gap, gated = 0, set()
+    lowered = ChipGraph(float(sim.dt), {n: ops[n].out_shape for n in plan.inputs}, neurons, readouts, 0, ())
+    for target, item in pending:
+        if isinstance(item, Readout) and item.direct:
+            continue
+        for t in item.terms:
+            k = lowered.synaptic_delay(target, t)
+            if k < 0:
+                raise LavaMappingError(f"{t.source!r} -> {target!r}: a recurrent path with delay {t.delay} "
+                                       f"would need a negative Lava delay ({k}); Lava cannot go back in time")
+            if t.delay > 0:
+                gap = max(gap, t.delay)
+                if t.source in neurons:
+                    gated.add(t.source)
+    return ChipGraph(lowered.dt, lowered.inputs, neurons, readouts, gap,
+                        tuple(n for n in neurons if n in gated))
+
+
+def _neuron_layer(name: str, op, terms: tuple[Term, ...], const, latency: int) -> NeuronLayer:
+    if np.any(np.asarray(op.v_reset) != 0):
+        raise LavaMappingError(f"node {name!r}: Lava's LIF resets to 0; v_reset = {np.unique(op.v_reset)[:4]}")
+    threshold = _unique(name, "threshold (vth)", op.threshold)
+    shape = tuple(op.in_shape)
+    if isinstance(op, LIFOp):
+        kind, dv, du = NeuronKind.LIF, 1.0 - _unique(name, "decay (dv)", op.decay), 1.0
+        gain, bias = np.asarray(op.gain, np.float64).reshape(-1), np.asarray(op.bias, np.float64).reshape(-1)
+    elif isinstance(op, IFOp):
+        kind, dv, du = NeuronKind.IF, 0.0, 1.0
+        gain, bias = np.asarray(op.gain, np.float64).reshape(-1), np.zeros(int(np.prod(shape)))
+    else:  # CubaLIF: u = gain*i, du = 1 - syn_decay
+        kind, dv = NeuronKind.CubaLIF, 1.0 - _unique(name, "decay (dv)", op.decay)
+        du = 1.0 - _unique(name, "synaptic decay (du)", op.syn_decay)
+        gain = (np.asarray(op.gain, np.float64) * np.asarray(op.syn_gain, np.float64)).reshape(-1)
+        bias = np.asarray(op.bias, np.float64).reshape(-1)
+        if const is not None and np.any(const):
+            raise LavaMappingError(f"node {name!r}: an Affine/Conv bias into a CubaLIF would drive its current, "
+                                   f"which Lava's LIF cannot take as a bias; not supported")
+    gain = np.broadcast_to(gain, (int(np.prod(shape)),)).copy()
+    if const is not None:
+        bias = bias + gain * np.asarray(const, np.float64).reshape(-1)
+    return NeuronLayer(name, kind, shape, float(dv), float(du), threshold, gain, bias, terms, latency)
+
+
+__all__ = ["MAX_UNROLLED_ENTRIES", "NEURON_OPS", "lower_graph"]
