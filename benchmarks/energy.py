@@ -17,6 +17,9 @@ next to the chip). Any other count a table does not charge is left out and liste
 ``EnergyEstimate.uncharged``. These are estimates from constants; never put them in one ratio
 with measured joules without saying so (design note, "Energy conventions").
 
+:func:`estimate_energy` charges an SNN's counts; :func:`estimate_ann_energy` charges the ANN
+baseline's MACs the same way, so the two estimates can be compared.
+
     python -m benchmarks.energy [--checkpoint model.pt] [--samples 100] [--tables loihi ...]
 """
 from __future__ import annotations
@@ -25,14 +28,17 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.metrics.harness import NetworkCounts
 from taaf.errors import TaafError
 
-TABLE_DIR = Path(__file__).resolve().parent / "cost_tables"
-COUNT_KINDS = ("ac", "mac", "neuron_update")
-UNITS_IN_PJ = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3}
+if TYPE_CHECKING:
+    from benchmarks.report.model import AnnCounts
+
+TABLE_DIR = Path(__file__).resolve().parent / "cost_tables"  # the shipped tables, found by name
+COUNT_KINDS = ("ac", "mac", "neuron_update")  # the counts a table can charge (see above)
+UNITS_IN_PJ = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3}  # the energy units a constant may be given in
 _CONSTANT_FIELDS = {"value", "unit", "source", "year", "what"}
 _TABLE_FIELDS = {"name", "description", "constants", "charges"}
 
@@ -43,6 +49,8 @@ class CostTableError(TaafError):
 
 @dataclass(frozen=True)
 class CostConstant:
+    """One cited energy per operation: its value, and where it comes from, so every pJ can be checked."""
+
     name: str
     value: float
     unit: str
@@ -53,15 +61,19 @@ class CostConstant:
 
     @property
     def pj(self) -> float:
+        """The value in pJ, whatever unit the source gave it in."""
         return self.value * UNITS_IN_PJ[self.unit]
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field plus the value in pJ (report.json's ``constants`` entries)."""
         return {"name": self.name, "value": self.value, "unit": self.unit, "pj": self.pj,
                 "source": self.source, "year": self.year, "what": self.what, "derivation": self.derivation}
 
 
 @dataclass(frozen=True)
 class CostTable:
+    """One platform's constants and which count each is charged to (a parsed cost-table file)."""
+
     name: str
     description: str
     path: str
@@ -70,6 +82,7 @@ class CostTable:
     notes: str = ""
 
     def constant(self, name: str) -> CostConstant:
+        """The constant called ``name`` (KeyError if the table has none)."""
         for c in self.constants:
             if c.name == name:
                 return c
@@ -83,11 +96,13 @@ class CostTable:
         return None
 
     def as_dict(self) -> dict[str, Any]:
+        """The table as JSON, with each constant's value in pJ."""
         return {"name": self.name, "description": self.description, "path": self.path, "notes": self.notes,
                 "charges": dict(self.charges), "constants": [c.as_dict() for c in self.constants]}
 
 
 def available_cost_tables() -> tuple[str, ...]:
+    """The names of the shipped tables (the default set of a benchmark)."""
     return tuple(sorted(p.stem for p in TABLE_DIR.glob("*.json")))
 
 
@@ -180,25 +195,32 @@ class EnergyTerm:
 
     @property
     def energy_pj(self) -> float:
+        """count x constant: this term's share of the estimate."""
         return self.count * self.pj_per_op
 
     def as_dict(self) -> dict[str, Any]:
+        """Every field plus the term's energy in pJ."""
         return {"layer": self.layer, "kind": self.kind, "count": self.count, "table": self.table,
                 "constant": self.constant, "pj_per_op": self.pj_per_op, "energy_pj": self.energy_pj}
 
 
 @dataclass(frozen=True)
 class LayerEnergy:
+    """One layer's estimated energy per inference (its terms summed), for per-layer tables."""
+
     name: str
     energy_pj: float
 
     @property
     def energy_j(self) -> float:
+        """The same energy in joules."""
         return self.energy_pj * 1e-12
 
 
 @dataclass(frozen=True)
 class EnergyEstimate:
+    """A model's energy per inference under one table: its terms, and the counts left uncharged."""
+
     table: str
     mac_table: str | None
     terms: tuple[EnergyTerm, ...]
@@ -206,10 +228,12 @@ class EnergyEstimate:
 
     @property
     def total_pj(self) -> float:
+        """The estimate: all terms summed, in pJ per inference."""
         return sum(t.energy_pj for t in self.terms)
 
     @property
     def total_j(self) -> float:
+        """The estimate in joules per inference."""
         return self.total_pj * 1e-12
 
     @property
@@ -221,9 +245,11 @@ class EnergyEstimate:
         return tuple(LayerEnergy(k, v) for k, v in totals.items())
 
     def by_kind(self, kind: str) -> float:
+        """The pJ charged to one count kind (e.g. all neuron updates)."""
         return sum(t.energy_pj for t in self.terms if t.kind == kind)
 
     def as_dict(self) -> dict[str, Any]:
+        """Totals, per-layer energies and every term (report.json's ``estimated.tables[].snn / ann``)."""
         return {"table": self.table, "mac_table": self.mac_table, "total_pj": self.total_pj,
                 "total_j": self.total_j, "uncharged": list(self.uncharged),
                 "layers": [{"name": l.name, "energy_pj": l.energy_pj, "energy_j": l.energy_j} for l in self.layers],
@@ -257,6 +283,20 @@ def estimate_energy(counts: NetworkCounts, table: CostTable | str | Path,
     uncharged = tuple(f"{k}: {n:g} per inference, not in table {table.name}" for k, n in skipped.items() if n)
     return EnergyEstimate(table.name, None if macs is None or macs is table else macs.name,
                           tuple(terms), uncharged)
+
+
+def estimate_ann_energy(ann: AnnCounts, table: CostTable, mac_table: CostTable) -> EnergyEstimate:
+    """The ANN's MACs (layers + host head) at the MAC constant of ``table``, or of ``mac_table``
+    when ``table`` is a spiking chip that charges no MACs: the ANN then runs on the
+    conventional processor :func:`estimate_energy` charges the SNN's MACs to.
+    ReLUs and biases are not charged (the SNN's biases are not charged either)."""
+    source = table if table.charge("mac") is not None else mac_table
+    const = source.charge("mac")
+    if const is None:
+        raise CostTableError(f"cost table {source.name} charges no 'mac'")
+    items = [(layer.name, float(layer.macs)) for layer in ann.layers] + [("host_head", float(ann.host.macs))]
+    terms = tuple(EnergyTerm(name, "mac", n, source.name, const.name, const.pj) for name, n in items)
+    return EnergyEstimate(source.name, None, terms, ())
 
 
 def main(argv: list[str] | None = None) -> None:
