@@ -1048,9 +1048,8 @@ def lava_program_description(program: LavaProgram) -> tuple[dict, dict[str, np.n
         key = syn.name.replace("<-", "__from__").replace("@", "__d")
         w = np.asarray(syn.weights, np.int64)
         arrays[key] = w.astype(np.int16)
-        nir_delay = int(syn.name.rsplit("@", 1)[1]) if "@" in syn.name else 0
         synapses.append({
-            "name": syn.name, "src": syn.src, "dst": syn.dst, "nir_delay": nir_delay,
+            "name": syn.name, "src": syn.src, "dst": syn.dst, "nir_delay": int(syn.nir_delay),
             "lava_delay": int(syn.delay), "process": "DelayDense" if syn.delay > 0 else "Dense",
             "weight_exp": int(syn.weight_exp), "sign_mode": fp.SignMode(syn.sign_mode).name,
             "num_weight_bits": fp.WEIGHT_BITS, "graded_input": bool(syn.graded),

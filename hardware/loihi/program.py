@@ -17,7 +17,10 @@ from hardware.loihi import fixed_point as fp
 
 @dataclass(frozen=True)
 class SynapseParams:
-    """One Lava synapse process; ``dst`` is a neuron layer or a readout (Extractor)."""
+    """One Lava synapse process (one IR term); ``dst`` is a neuron layer or a readout (Extractor).
+
+    ``delay`` is the Lava synaptic delay after latency alignment; ``nir_delay`` the term's own
+    delay in the graph (what a netx or JSON consumer needs, never parsed back from ``name``)."""
 
     name: str
     src: str
@@ -27,6 +30,7 @@ class SynapseParams:
     weight_exp: int = 0
     sign_mode: int = 1  # fixed_point.SignMode (MIXED)
     graded: bool = False
+    nir_delay: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def _float_program(lowered: ChipGraph) -> LavaProgram:
             m = np.diag(np.ones(layer.size)) if t.matrix is None else t.matrix
             synapses.append(SynapseParams(f"{name}<-{t.source}@{t.delay}", t.source, name,
                                           layer.gain[:, None] * m, lowered.synaptic_delay(name, t),
-                                          graded=t.source in lowered.inputs))
+                                          graded=t.source in lowered.inputs, nir_delay=t.delay))
     readouts = {}
     for name, r in lowered.readouts.items():
         readouts[name] = ReadoutParams(name, int(np.prod(r.shape)), r.latency, r.bias, 1.0, r.direct)
@@ -138,7 +142,7 @@ def _float_program(lowered: ChipGraph) -> LavaProgram:
         for t in r.terms:
             m = np.eye(int(np.prod(r.shape))) if t.matrix is None else t.matrix
             synapses.append(SynapseParams(f"{name}<-{t.source}@{t.delay}", t.source, name, m,
-                                          lowered.synaptic_delay(name, t), graded=t.source in lowered.inputs))
+                                          lowered.synaptic_delay(name, t), graded=t.source in lowered.inputs, nir_delay=t.delay))
     return LavaProgram(lowered, False, layers, tuple(synapses), readouts)
 
 
@@ -159,7 +163,7 @@ def _fixed_program(lowered: ChipGraph, rule, encodings) -> LavaProgram:
         for t, syn in zip(layer.terms, q.synapses):
             synapses.append(SynapseParams(f"{name}<-{t.source}@{t.delay}", t.source, name, syn.weights,
                                           lowered.synaptic_delay(name, t), syn.weight_exp, int(syn.sign_mode),
-                                          graded=t.source in lowered.inputs))
+                                          graded=t.source in lowered.inputs, nir_delay=t.delay))
     readouts = {}
     for name, r in lowered.readouts.items():
         size = int(np.prod(r.shape))
@@ -177,7 +181,7 @@ def _fixed_program(lowered: ChipGraph, rule, encodings) -> LavaProgram:
         for t, syn in zip(r.terms, q.synapses):
             synapses.append(SynapseParams(f"{name}<-{t.source}@{t.delay}", t.source, name, syn.weights,
                                           lowered.synaptic_delay(name, t), syn.weight_exp, int(syn.sign_mode),
-                                          graded=t.source in lowered.inputs))
+                                          graded=t.source in lowered.inputs, nir_delay=t.delay))
     return LavaProgram(lowered, True, layers, tuple(synapses), readouts, encodings, quantized,
                        rule=getattr(rule, "name", type(rule).__name__))
 
