@@ -17,8 +17,8 @@ import torch
 
 from export.host_onnx import host_head_onnx, run_host_head
 from export.nir_export import model_to_nir
-from hardware.backends import ChipRun, exported_twin, run_reference, run_torch
-from hardware.reference import ReferenceSimulator
+from hardware.backends import ChipRun, exported_twin, run_torch
+from hardware.registry import get_backend
 from taaf.checkpoint import Checkpoint
 from taaf.data.base import MultimodalSplit
 from taaf.dynamics import DEFAULT_DT
@@ -30,6 +30,7 @@ ChipRunner = Callable[[np.ndarray, np.ndarray], ChipRun]
 
 @dataclass(frozen=True)
 class AgreementReport:
+    """What ``taaf simulate model.pt`` measures for one backend on one split."""
     backend: str
     split: str
     samples: int
@@ -42,33 +43,19 @@ class AgreementReport:
     samples_per_second: float
 
     def as_dict(self) -> dict:
+        """The report as JSON-ready data."""
         return asdict(self)
 
 
 def backend_runner(name: str, ckpt: Checkpoint, dt: float = DEFAULT_DT) -> ChipRunner:
-    model = ckpt.model
-    if name == "torch":
-        return lambda audio, image: run_torch(model, audio, image)
-    if name == "reference":
-        sim = ReferenceSimulator(model_to_nir(model, dt), dt)
-        return lambda audio, image: run_reference(model, audio, image, dt, simulator=sim)
-    if name in ("snntorch", "norse"):
-        from hardware.peers import peer_runner
-
-        return peer_runner(name, model, dt)
-    if name in ("lava", "lava-fixed"):
-        from hardware.loihi.lava_backend import lava_runner
-
-        return lava_runner(model, fixed=name == "lava-fixed", dt=dt)
-    if name in ("loihi-emu", "loihi-emu-float"):
-        from hardware.loihi.emulator import emulator_runner
-
-        return emulator_runner(model, fixed=name == "loihi-emu", dt=dt)  # engine: $TAAF_LOIHI_EMU_ENGINE
-    raise TaafError(f"unknown backend {name!r}")
+    """The registered backend's runner for the checkpoint's chip part (mapping done once)."""
+    return get_backend(name).model_runner(ckpt.model, dt)
 
 
 def measure_agreement(ckpt: Checkpoint, split: MultimodalSplit, backend: str, batch_size: int = 100,
                       dt: float = DEFAULT_DT, progress: bool = True) -> AgreementReport:
+    """Accuracy of ``backend`` on ``split`` and its agreement with the trained model (predictions)
+    and with the exported float64 twin (spikes, readouts)."""
     if ckpt.model_config.model != "snn":
         raise TaafError(f"an {ckpt.model_config.model.upper()} checkpoint has no spiking part to simulate "
                         f"(use 'taaf eval', or 'taaf-export --target onnx')")

@@ -109,6 +109,49 @@ def peer_runner(name: str, model: AVSpikingNet, dt: float = DEFAULT_DT) -> ChipR
     return run
 
 
+def run_peer_graph(name: str, graph: nir.NIRGraph, inputs, dt: float | None = None):
+    """Any single-Input NIR graph whose Output is fed by a LIF node, run by peer ``name``'s own
+    importer (graph mode of ``taaf simulate``); -> a
+    :class:`~hardware.reference.SimulationResult` (``outputs`` and every LIF's ``spikes``,
+    [T, B, ...]). Whatever the importer cannot load ends in one :class:`TaafError` line."""
+    from hardware.reference.simulator import SimulationResult, resolve_dt
+
+    if name not in PEERS:
+        raise TaafError(f"unknown peer backend {name!r} (choose from {', '.join(PEERS)})")
+    dt = resolve_dt(graph, dt)
+    in_nodes = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(in_nodes) != 1:
+        raise TaafError(f"{name}'s NIR importer (nirtorch) cannot run a graph with {len(in_nodes)} Input nodes; "
+                        f"use reference, lava, lava-fixed or loihi-emu")
+    importer = _import_snntorch if name == "snntorch" else _import_norse
+    try:
+        branch = importer(_round_trip(graph), dt)
+    except TaafError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an importer's failure is the user's answer, in one line
+        raise TaafError(f"{name} cannot import this graph: {type(exc).__name__}: {exc}") from None
+    if set(inputs) != {branch.input}:
+        raise TaafError(f"inputs must be exactly the Input node {branch.input!r}, got {sorted(inputs)}")
+    x = np.asarray(inputs[branch.input], np.float64)
+    shape = tuple(int(s) for s in np.atleast_1d(graph.nodes[branch.input].input_type["input"]))
+    batched = x.ndim != 1 + len(shape)
+    x = x if batched else x[:, None]
+    try:
+        with torch.no_grad():
+            spikes = branch.run(x)
+    except TaafError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise TaafError(f"{name} failed to run this graph: {type(exc).__name__}: {exc}") from None
+    out_node = next(n for n, node in graph.nodes.items() if isinstance(node, nir.Output))
+    outputs = {out_node: spikes[branch.output]}
+    states = {n: {"spikes": s} for n, s in spikes.items()}
+    if not batched:
+        outputs = {k: v[:, 0] for k, v in outputs.items()}
+        states = {n: {k: v[:, 0] for k, v in d.items()} for n, d in states.items()}
+    return SimulationResult(outputs, states, dt)
+
+
 # --- shared helpers ---------------------------------------------------------------------------
 
 def _round_trip(graph: nir.NIRGraph) -> nir.NIRGraph:

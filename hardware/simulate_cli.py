@@ -22,9 +22,9 @@ import numpy as np
 
 from taaf.errors import TaafError
 
-MODEL_BACKENDS = ("torch", "reference", "snntorch", "norse", "lava", "lava-fixed", "loihi-emu", "loihi-emu-float")
-FIXED_POINT_BACKENDS = ("lava-fixed", "loihi-emu")
-GRAPH_BACKENDS = ("reference", "lava", "lava-fixed")
+from hardware.registry import BACKENDS, get_backend, graph_backends
+
+DEFAULT_GRAPH_DT = 1e-4  # used (with a warning) when a graph has no dt metadata and no --dt
 
 
 def register(subparsers) -> None:
@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("target", help="model.pt from 'taaf train', or a .nir graph")
     p.add_argument("--backend", default="reference",
-                   help=f"checkpoint: {', '.join(MODEL_BACKENDS)}; graph: {', '.join(GRAPH_BACKENDS)}")
+                   help="; ".join(f"{n}: {b.description}" for n, b in BACKENDS.items())
+                   + f" (a .nir file: {', '.join(graph_backends())})")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split")
     p.add_argument("--batch-size", type=int, default=100)
@@ -50,7 +51,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    if args.target.endswith(".nir"):
+    """Dispatch on what ``target`` is: a NIR graph or a checkpoint."""
+    from taaf.checkpoint import is_nir_file
+
+    if is_nir_file(args.target):
         return _run_graph(args)
     return _run_checkpoint(args)
 
@@ -61,8 +65,10 @@ def _run_checkpoint(args) -> int:
     from taaf.data import load_dataset
     from taaf.dynamics import DEFAULT_DT
 
-    if args.backend not in MODEL_BACKENDS:
-        raise TaafError(f"unknown backend {args.backend!r} for a checkpoint (choose from {', '.join(MODEL_BACKENDS)})")
+    backend = get_backend(args.backend)
+    if args.input or args.out or args.record:
+        raise TaafError(f"{args.target} is a checkpoint: --input, -o and --record are for a .nir graph "
+                        f"(a checkpoint runs on its own data split)")
     ckpt = load_checkpoint(args.target)
     split = load_dataset(ckpt.data_spec).split(args.split)
     if args.limit < 0:
@@ -83,7 +89,7 @@ def _run_checkpoint(args) -> int:
           f"{report.samples_per_second:.1f} samples/s")
     print(f"  accuracy   fused {acc['fused']:.4f}   audio {acc['audio']:.4f}   visual {acc['visual']:.4f}")
     print(f"  agreement  predictions {report.prediction_agreement:.4f} (vs the trained PyTorch model)")
-    quantised = args.backend in FIXED_POINT_BACKENDS
+    quantised = backend.fixed_point
     verdict = "identical" if report.spikes_identical else (
         "differ (expected: fixed-point quantisation)" if quantised else "NOT identical")
     print(f"             spikes {verdict} on {len(report.spike_agreement)} layers (vs the exported "
@@ -94,24 +100,29 @@ def _run_checkpoint(args) -> int:
 
 
 def _run_graph(args) -> int:
-    from hardware.reference import ReferenceSimulator, load_graph
+    import sys
+
+    from hardware.reference import load_graph
     from taaf.data.cache import atomic_write_bytes
 
-    if args.backend not in GRAPH_BACKENDS:
-        raise TaafError(f"backend {args.backend!r} cannot run a NIR file (choose from {', '.join(GRAPH_BACKENDS)})")
+    backend = get_backend(args.backend)
+    if backend.for_graph is None:
+        raise TaafError(f"backend {args.backend!r} cannot run a NIR file: {backend.graph_note}")
     if not args.input or not args.out:
         raise TaafError("graph mode needs --input IN.npz and -o OUT.npz")
+    if args.save or args.split != "test" or args.limit:
+        raise TaafError(f"{args.target} is a NIR graph: --save, --split and --limit are for a checkpoint "
+                        f"(a graph runs on --input IN.npz and writes -o OUT.npz)")
+    if Path(args.out).resolve() in (Path(args.input).resolve(), Path(args.target).resolve()):
+        raise TaafError(f"-o {args.out} is one of the inputs; choose another output file")
     graph = load_graph(args.target)
     inputs = _read_inputs(Path(args.input))
-    dt = args.dt if args.dt is not None else graph.metadata.get("dt", 1e-4)
+    dt = args.dt
+    if dt is None and not (isinstance(graph.metadata, dict) and "dt" in graph.metadata):
+        dt = DEFAULT_GRAPH_DT
+        print(f"warning: {args.target} has no dt metadata; running with dt = {dt} s (set --dt)", file=sys.stderr)
     start = time.perf_counter()
-    if args.backend == "reference":
-        result = ReferenceSimulator(graph, dt).run(inputs, record=bool(args.record))
-    else:
-        from hardware.loihi.lava_backend import run_lava_graph
-
-        result = run_lava_graph(graph, inputs, fixed=args.backend == "lava-fixed", dt=dt,
-                                record_v=bool(args.record))
+    result = backend.run_graph(graph, inputs, dt, record=bool(args.record))
     elapsed = time.perf_counter() - start
     arrays = {f"output__{k}": v for k, v in result.outputs.items()}
     for node, states in result.states.items():
@@ -119,8 +130,8 @@ def _run_graph(args) -> int:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(Path(args.out), buffer.getvalue())
-    print(f"ran {args.target} for {next(iter(inputs.values())).shape[0]} steps in {elapsed:.2f} s "
-          f"(dt = {dt}); wrote {len(arrays)} arrays to {args.out}")
+    print(f"ran {args.target} on {args.backend} for {next(iter(inputs.values())).shape[0]} steps in "
+          f"{elapsed:.2f} s (dt = {result.dt}); wrote {len(arrays)} arrays to {args.out}")
     return 0
 
 

@@ -28,6 +28,8 @@ VERSION = 1
 
 @dataclass
 class Checkpoint:
+    """What :func:`load_checkpoint` restores: the rebuilt model (eval mode) plus the configs it was trained with."""
+
     model: AVNetwork  # AVSpikingNet or AVANNNet, as model_config.model says
     model_config: ModelConfig
     train_config: TrainConfig
@@ -37,6 +39,7 @@ class Checkpoint:
 
 def save_checkpoint(path: Path, model: AVNetwork, train_config: TrainConfig, data_spec: DataSpec,
                     summary: dict | None = None) -> None:
+    """Write the weights and the configs needed to rebuild the model to ``path`` (atomically, weights-only loadable)."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -51,10 +54,31 @@ def save_checkpoint(path: Path, model: AVNetwork, train_config: TrainConfig, dat
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # NIR files are HDF5; checkpoints are torch zip archives
+
+
+def is_nir_file(path: str | Path) -> bool:
+    """True for a NIR graph file (``.nir`` suffix, or HDF5 content), so every command can tell a
+    graph from a checkpoint and say which one it needs."""
+    path = Path(path)
+    if path.suffix.lower() == ".nir":
+        return True
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
+    """Rebuild a saved model on ``device`` in eval mode; any unreadable or mismatched file raises CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if is_nir_file(path):
+        raise CheckpointError(f"{path} is a NIR graph, not a checkpoint from 'taaf train'; this command needs "
+                              f"a checkpoint (graphs run with 'taaf simulate G.nir', 'taaf-export G.nir', "
+                              f"'taaf bench G.nir')")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:

@@ -90,7 +90,7 @@ class ReferenceSimulator:
             raise ValueError(f"dtype must be a floating type, got {self.dtype}")
         if integrator not in INTEGRATOR_CONVENTIONS:
             raise ValueError(f"integrator must be one of {INTEGRATOR_CONVENTIONS}, got {integrator!r}")
-        self.dt = _resolve_dt(graph, dt)
+        self.dt = resolve_dt(graph, dt)
         self.plan = compile_graph(graph, BuildContext(self.dt, self.dtype, integrator))
 
     @property
@@ -185,7 +185,8 @@ def _fan_in(name: str, plan: ExecutionPlan, current: dict, previous: dict) -> np
     return total
 
 
-def _resolve_dt(graph: nir.NIRGraph, dt: float | None) -> float:
+def resolve_dt(graph: nir.NIRGraph, dt: float | None) -> float:
+    """The time step to run ``graph`` with: ``dt`` or the graph's metadata (they must agree)."""
     meta = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
     if dt is None and meta is None:
         raise GraphError("dt is required: pass dt=... (the graph's metadata has no 'dt')")
