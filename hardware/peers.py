@@ -125,7 +125,8 @@ def run_peer_graph(name: str, graph: nir.NIRGraph, inputs, dt: float | None = No
                         f"use reference, lava, lava-fixed or loihi-emu")
     importer = _import_snntorch if name == "snntorch" else _import_norse
     try:
-        branch = importer(_round_trip(graph), dt)
+        with _quiet_logging():  # nirtorch logs guesses ("Multiple input nodes found") to stderr
+            branch = importer(_round_trip(graph), dt)
     except TaafError:
         raise
     except Exception as exc:  # noqa: BLE001 - an importer's failure is the user's answer, in one line
@@ -137,7 +138,7 @@ def run_peer_graph(name: str, graph: nir.NIRGraph, inputs, dt: float | None = No
     batched = x.ndim != 1 + len(shape)
     x = x if batched else x[:, None]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_logging():
             spikes = branch.run(x)
     except TaafError:
         raise
@@ -153,6 +154,18 @@ def run_peer_graph(name: str, graph: nir.NIRGraph, inputs, dt: float | None = No
 
 
 # --- shared helpers ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _quiet_logging():
+    """Silence library log records below ERROR while a peer imports or runs a graph."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
 
 def _round_trip(graph: nir.NIRGraph) -> nir.NIRGraph:
     """Through ``nir.write``/``nir.read`` (in memory), as a user loads our exported files."""
