@@ -71,6 +71,7 @@ class MacCount:
     counted: str = "Linear and Conv2d multiply-accumulates (FLOPs / 2); no bias, activation or softmax"
 
     def as_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-able dict, for the --json report."""
         return asdict(self)
 
 
@@ -87,6 +88,7 @@ class OnnxTiming:
     threads: int | None  # intra-op threads (None: onnxruntime's default)
 
     def as_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-able dict, for the --json report."""
         return asdict(self)
 
 
@@ -106,6 +108,7 @@ class EnergyResult:
     device: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-able dict, for the --json report."""
         return asdict(self)
 
 
@@ -129,6 +132,7 @@ class BaselineReport:
     machine: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
+        """The whole report as nested JSON-able dicts, as --json writes it."""
         return asdict(self)
 
 
@@ -152,6 +156,7 @@ def count_macs(model: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> Ma
 
 
 def parameter_count(model: nn.Module) -> int:
+    """Number of parameters of ``model`` (counted), reported next to the MACs."""
     return sum(p.numel() for p in model.parameters())
 
 
@@ -362,6 +367,7 @@ def format_table(r: BaselineReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: train or load the ANN baseline, measure it and print (and optionally save) the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ann", default="", help="an ANN checkpoint (taaf train --model ann); trained when absent")
     parser.add_argument("--train-epochs", type=int, default=12, help="epochs when training one (the SNN default)")

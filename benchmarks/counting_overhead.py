@@ -53,6 +53,7 @@ def _interleaved_median_s(fns: list[Callable[[], object]], repeats: int) -> list
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: time plain inference against inference plus operation counting and print the table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.counting_overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--batch", type=int, nargs="+", default=[100, 600])

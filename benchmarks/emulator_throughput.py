@@ -65,6 +65,7 @@ def _random_inputs(model: AVSpikingNet, batch: int, seed: int = 0) -> tuple[np.n
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: time the Loihi emulator engines against Lava's CPU backend and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=Path("runs/demo/model.pt"))
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 100, 600])

@@ -25,6 +25,8 @@ from taaf.data import load_dataset
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: time the NIR reference simulator against the PyTorch model per batch size and
+    print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=Path("runs/demo/model.pt"))
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 100, 600])

@@ -50,6 +50,8 @@ CONTENDED_CORES = 0.25  # other processes' CPU use (in cores) above which a row 
 
 @dataclass(frozen=True)
 class Config:
+    """One measured configuration (method, T, batch, device, warm-up and timed steps), sent to a worker process."""
+
     method: str
     n_steps: int
     batch_size: int
@@ -60,6 +62,8 @@ class Config:
 
 @dataclass
 class Row:
+    """One configuration's measured step time, throughput, peak memory and CPU contention: a table row."""
+
     method: str
     n_steps: int
     batch_size: int
@@ -220,6 +224,7 @@ def run_least_contended(config: Config, retries: int) -> Row:
 
 
 def machine_info() -> dict:
+    """CPU, core counts, torch threads and versions, and the CUDA device, printed and saved with the results."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -242,6 +247,7 @@ def machine_info() -> dict:
 
 
 def configs(quick: bool, devices: list[str], warmup: int, steps: int) -> list[Config]:
+    """The configurations to measure: every method x T x batch per device, or one quick one per device."""
     if quick:
         return [Config("taaf", 8, 64, device, warmup, steps) for device in devices]
     return [Config(m, t, b, device, warmup, steps)
@@ -249,6 +255,7 @@ def configs(quick: bool, devices: list[str], warmup: int, steps: int) -> list[Co
 
 
 def format_table(rows: list[Row]) -> str:
+    """The rows as an aligned plain-text table."""
     header = ("device", "method", "T", "batch", "steps", "step ms (median)", "step ms (min)",
               "samples/s", "peak MiB", "other CPU")
     body = [(r.device, r.method, str(r.n_steps), str(r.batch_size), str(r.timed_steps),
@@ -264,6 +271,8 @@ def format_table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: measure every configuration in a fresh process and print the table (or, with
+    --worker, measure one)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one configuration (taaf, T 8, batch 64), few steps")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3, quick 1)")

@@ -28,6 +28,7 @@ PARTITION = ("chip: taaf.nir (encoders, time-warp delays, fused spiking layer, l
 
 
 def nir_bytes(graph: nir.NIRGraph) -> bytes:
+    """Serialise a NIR graph to bytes in memory, so the CLI can hash and write it atomically."""
     buffer = io.BytesIO()
     nir.write(buffer, graph)
     return buffer.getvalue()
@@ -35,6 +36,7 @@ def nir_bytes(graph: nir.NIRGraph) -> bytes:
 
 def build_artifacts(ckpt: Checkpoint, checkpoint_path: Path, target: str, dt: float | None,
                     notes: list[str] | None = None) -> dict[str, bytes]:
+    """The bytes of every file ``target`` needs for ``ckpt``, plus manifest.json; writes nothing itself."""
     dt = DEFAULT_DT if dt is None else float(dt)
     if dt <= 0:
         raise TaafError(f"--dt must be positive, got {dt}")

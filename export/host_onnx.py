@@ -35,6 +35,7 @@ class _HostGraph(nn.Module):
 
 
 def host_input_names(fusion: str) -> tuple[str, ...]:
+    """Names of the host head's ONNX inputs (the chip streams it consumes) for ``fusion``."""
     return INPUTS_TAAF if fusion == "taaf" else INPUTS_CONCAT
 
 

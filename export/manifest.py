@@ -18,6 +18,8 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class ExportedFile:
+    """One exported file: its name, what it is for, and its sha256."""
+
     name: str
     role: str  # e.g. "chip graph (NIR)", "host head (ONNX)"
     sha256: str
@@ -34,6 +36,8 @@ class Stream:
 
 @dataclass(frozen=True)
 class ExportManifest:
+    """The manifest.json contents: source checkpoint, time base, files, chip-to-host streams and library versions."""
+
     target: str
     checkpoint: str
     checkpoint_sha256: str
@@ -50,10 +54,12 @@ class ExportManifest:
     version: int = VERSION
 
     def to_json(self) -> str:
+        """The manifest as indented JSON text, as written to manifest.json."""
         return json.dumps(asdict(self), indent=2)
 
 
 def library_versions() -> dict[str, str]:
+    """Python and the relevant library versions ('not installed' if absent), recorded for reproducibility."""
     out = {"python": platform.python_version()}
     for dist in ("taaf-toolkit", "nir", "torch", "snntorch", "norse", "onnx", "onnxruntime", "lava-nc", "lava-dl"):
         try:
@@ -64,4 +70,5 @@ def library_versions() -> dict[str, str]:
 
 
 def read_manifest(folder: Path) -> dict:
+    """Parse ``folder``/manifest.json into a dict."""
     return json.loads((Path(folder) / "manifest.json").read_text())

@@ -19,6 +19,7 @@ EXIT_USAGE = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``taaf`` console script; returns the exit code (2 on user errors, 130 on Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``taaf`` argument parser, including the subcommands that later stages register via entry points."""
     from taaf.config import METHODS, MODELS, TrainConfig
     from taaf.data import DATASETS, PRESETS
 
@@ -152,6 +154,7 @@ def resolve_device(name: str) -> str:
 
 
 def cmd_data(args) -> int:
+    """``taaf data``: build or check the data set and print its split sizes (or its manifest with --json)."""
     from taaf.data import load_dataset
     from taaf.data.avdigits import AVDigitsConfig, build_av_digits
 
@@ -177,6 +180,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """``taaf train``: train one model as the flags say and save checkpoint, metrics and plots under --out."""
     from taaf.config import TrainConfig
     from taaf.data import load_dataset
     from taaf.training.trainer import model_config_for
@@ -199,6 +203,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    """``taaf eval``: report fused, audio-only and visual-only accuracy of a checkpoint on one split."""
     from taaf.workflow import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, args.split, device=resolve_device(args.device))
@@ -213,6 +218,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """``taaf demo``: the timed end-to-end AV-Digits run behind ``make demo``."""
     from taaf.workflow import run_demo
 
     start = time.perf_counter()

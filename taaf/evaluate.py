@@ -13,16 +13,21 @@ from taaf.model.network import AVSpikingNet
 
 @dataclass(frozen=True)
 class Accuracies:
+    """Fused, audio-only and visual-only accuracy on one split: the numbers that show modality imbalance."""
+
     fused: float
     audio: float
     visual: float
 
     def as_dict(self) -> dict[str, float]:
+        """The three accuracies as a plain dict, for JSON metrics and reports."""
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class Predictions:
+    """Per-sample predicted classes of every readout plus the attention weights, for accuracies and plots."""
+
     fused: np.ndarray
     audio: np.ndarray
     visual: np.ndarray
@@ -31,16 +36,20 @@ class Predictions:
     beta: np.ndarray  # [N, T, M]
 
     def accuracies(self) -> Accuracies:
+        """Fraction of correct predictions of each readout."""
         return Accuracies(*(float((p == self.labels).mean()) for p in (self.fused, self.audio, self.visual)))
 
 
 def split_tensors(split: MultimodalSplit, device: torch.device | str = "cpu"):
+    """A split's audio, image and labels as torch tensors on ``device``."""
     return (torch.from_numpy(split.audio).to(device), torch.from_numpy(split.image).to(device),
             torch.from_numpy(split.labels).to(device))
 
 
 @torch.no_grad()
 def predict(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) -> Predictions:
+    """Run ``model`` over ``split`` in eval mode in batches and collect predictions and attention (training
+    mode restored)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -59,4 +68,5 @@ def predict(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) 
 
 
 def evaluate(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) -> Accuracies:
+    """Fused, audio-only and visual-only accuracy of ``model`` on ``split``."""
     return predict(model, split, batch_size).accuracies()

@@ -52,6 +52,7 @@ def train_and_save(data: MultimodalDataset, spec: DataSpec, cfg: TrainConfig, mo
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cpu") -> dict:
+    """Load a checkpoint, rebuild its data set and report its accuracies on ``split`` as a JSON-able dict."""
     ckpt = load_checkpoint(path, device=device)
     data = load_dataset(ckpt.data_spec)
     preds = predict(ckpt.model, data.split(split))

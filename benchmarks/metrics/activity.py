@@ -39,14 +39,17 @@ class Activity:
 
     @classmethod
     def of(cls, arrays: Mapping[str, ArrayLike]) -> "Activity":
+        """Build an Activity from numpy arrays or tensors (converted to tensors)."""
         return cls({k: torch.as_tensor(v) for k, v in arrays.items()})
 
     @property
     def samples(self) -> int:
+        """Batch size B shared by all arrays."""
         return int(next(iter(self.arrays.values())).shape[0])
 
     @property
     def steps(self) -> int:
+        """Number of time steps T shared by all arrays."""
         return int(next(iter(self.arrays.values())).shape[1])
 
     def mask(self, name: str) -> torch.Tensor:

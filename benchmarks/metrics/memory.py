@@ -20,6 +20,8 @@ from benchmarks.metrics.topology import Topology
 
 @dataclass(frozen=True)
 class Precision:
+    """Storage widths in bits of one number format, so one footprint can be priced at float32 and at Loihi widths."""
+
     name: str
     weight_bits: int
     bias_bits: int
@@ -34,18 +36,23 @@ LOIHI = Precision("loihi", 8, 16, 24, states_per_neuron=2, delay_bits=1)
 
 @dataclass(frozen=True)
 class MemoryFootprint:
+    """Counts of stored weights, biases, neurons and delay-line entries of a deployed network."""
+
     weights: int
     biases: int
     neurons: int
     delay_entries: int
 
     def parameter_bytes(self, p: Precision) -> float:
+        """Bytes of weights and biases at precision ``p``."""
         return (self.weights * p.weight_bits + self.biases * p.bias_bits) / 8
 
     def state_bytes(self, p: Precision) -> float:
+        """Bytes of neuron state and spike delay history at precision ``p``."""
         return (self.neurons * p.states_per_neuron * p.state_bits + self.delay_entries * p.delay_bits) / 8
 
     def as_dict(self) -> dict:
+        """The counts plus parameter and state bytes at float32 and Loihi precision, for reports."""
         out: dict = asdict(self)
         for p in (FLOAT32, LOIHI):
             out[f"parameter_bytes_{p.name}"] = self.parameter_bytes(p)
@@ -54,6 +61,7 @@ class MemoryFootprint:
 
 
 def memory_footprint(topology: Topology) -> MemoryFootprint:
+    """Count what the chip stores for ``topology``: dense weights per group, biases, neurons and delay history."""
     neurons = {p.name: p.neurons for p in topology.populations}
     delays: dict[str, tuple[int, int]] = {}  # source -> (its size, largest delay read from it)
     for g in topology.groups:

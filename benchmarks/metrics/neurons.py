@@ -26,6 +26,8 @@ from benchmarks.metrics.topology import Population, SynapseGroup, Topology
 
 @dataclass(frozen=True)
 class FiringCounts:
+    """One population's spike counts per step, summed over a batch, from which rates and sparsity follow."""
+
     population: str
     neurons: int
     samples: int
@@ -33,6 +35,7 @@ class FiringCounts:
 
     @property
     def steps(self) -> int:
+        """Number of time steps counted."""
         return len(self.spikes_per_step)
 
     @property
@@ -47,13 +50,16 @@ class FiringCounts:
 
     @property
     def firing_rate_per_step(self) -> tuple[float, ...]:
+        """Spikes per neuron at each step, averaged over the samples."""
         return tuple(s / (self.samples * self.neurons) for s in self.spikes_per_step)
 
     @property
     def activation_sparsity(self) -> float:
+        """Fraction of neuron-steps without a spike (1 - firing rate)."""
         return 1.0 - self.firing_rate
 
     def as_dict(self) -> dict:
+        """Fields plus the derived rates, as a JSON-able dict for reports."""
         return {**asdict(self), "spikes": self.spikes, "firing_rate": self.firing_rate,
                 "firing_rate_per_step": list(self.firing_rate_per_step),
                 "activation_sparsity": self.activation_sparsity}
@@ -61,6 +67,8 @@ class FiringCounts:
 
 @dataclass(frozen=True)
 class UpdateCounts:
+    """One population's dense neuron updates and NeuroBench membrane updates, totalled over a batch."""
+
     population: str
     samples: int
     neuron_updates_total: int
@@ -68,13 +76,16 @@ class UpdateCounts:
 
     @property
     def neuron_updates(self) -> float:
+        """Dense neuron updates (neurons x steps) per inference."""
         return self.neuron_updates_total / self.samples
 
     @property
     def membrane_updates(self) -> float:
+        """NeuroBench membrane updates per inference."""
         return self.membrane_updates_total / self.samples
 
     def as_dict(self) -> dict:
+        """Fields plus the per-inference figures, as a JSON-able dict for reports."""
         return {**asdict(self), "neuron_updates": self.neuron_updates, "membrane_updates": self.membrane_updates}
 
 
@@ -96,6 +107,7 @@ class MembraneUpdates:
         return tuple(self.count(pop, topology.into(pop.name), activity) for pop in topology.populations)
 
     def count(self, pop: Population, groups: tuple[SynapseGroup, ...], activity: Activity) -> UpdateCounts:
+        """Both update counts of population ``pop``, whose inputs are ``groups``, on the recorded activity."""
         x = activity[pop.name]
         b, t = x.shape[:2]
         has_input = self._has_input(pop, groups, activity, x.shape)

@@ -45,9 +45,11 @@ class GroupCounts:
 
     @property
     def dense(self) -> float:
+        """Dense operations per inference (every wired input and weight counted)."""
         return self.dense_total / self.samples
 
     def as_dict(self) -> dict:
+        """Fields plus the per-inference figures, as a JSON-able dict for reports."""
         return {**asdict(self), "effective": self.effective, "dense": self.dense}
 
 
@@ -107,6 +109,7 @@ class SynapticOperations:
         return tuple(self.count(g, activity) for g in topology.groups)
 
     def count(self, group: SynapseGroup, activity: Activity) -> GroupCounts:
+        """Effective and dense operations of one synapse group on the recorded activity."""
         x = activity[group.source]
         b, t = x.shape[:2]
         key = (group, tuple(x.shape[2:]))

@@ -24,6 +24,7 @@ QUICK_OUT = "runs/study-quick"
 
 
 def register(subparsers) -> None:
+    """Add the ``study`` subcommand to ``taaf`` (called through the ``taaf.commands`` entry point)."""
     from benchmarks.study.protocol import VARIANT_NAMES
     from taaf.data import DATASETS
 
@@ -52,6 +53,7 @@ def register(subparsers) -> None:
 
 
 def cmd_study(args) -> int:
+    """``taaf study``: run (or only re-summarise) the study and write study.json, report.md and the plots."""
     from benchmarks.bench_cli import machine
     from benchmarks.study.plots import plot_all
     from benchmarks.study.protocol import StudyConfig

@@ -36,6 +36,9 @@ class Attention:
 
 @dataclass(frozen=True)
 class RunResult:
+    """Everything the study keeps of one run (accuracies, convergence, SynOps, history, attention); saved as
+    JSON per job."""
+
     variant: str
     setting: str
     seed: int
@@ -55,13 +58,16 @@ class RunResult:
 
     @property
     def job(self) -> Job:
+        """The job this result belongs to, to match saved results against the protocol."""
         return Job(self.variant, self.setting, self.seed, self.steps)
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as a JSON-able dict tagged with its schema, as written to the run file."""
         return {"schema": SCHEMA, **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        """Rebuild a result from :meth:`as_dict` output; a record of another schema raises ValueError."""
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} record (schema {data.get('schema')!r})")
         fields = {k: v for k, v in data.items() if k != "schema"}
@@ -80,6 +86,7 @@ def epochs_to_fraction(curve: list[float], final: float, fraction: float = CONVE
 
 
 def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
+    """Train ``job``'s variant and measure accuracies, convergence, SynOps and attention; writes nothing."""
     data = load_dataset(cfg.data_spec(job.setting, job.steps))
     train_cfg = cfg.train_config(job)
     model_cfg = model_config(model_config_for(data, train_cfg), job)

@@ -92,6 +92,7 @@ def plot_coefficients(cfg: StudyConfig, results: list[RunResult], path: Path) ->
 
 
 def plot_accuracy_vs_steps(cfg: StudyConfig, results: list[RunResult], path: Path) -> None:
+    """Fused / visual-only accuracy and SynOps against T for the T-sweep variants (mean and std over seeds)."""
     rows = [r for r in aggregate(results) if r.setting == cfg.t_sweep_setting and r.steps in cfg.t_sweep]
     colors = _colors(cfg.variants)
     fig, (acc_ax, ops_ax) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
@@ -149,6 +150,7 @@ def plot_attention(cfg: StudyConfig, results: list[RunResult], path: Path) -> No
 
 
 def plot_all(cfg: StudyConfig, results: list[RunResult], out: Path) -> list[Path]:
+    """Draw every study plot into ``out``; returns the files actually written."""
     paths = [out / "accuracy_curves.png", out / "coefficients.png", out / "accuracy_vs_steps.png",
              out / "attention.png"]
     for fn, p in zip((plot_accuracy_curves, plot_coefficients, plot_accuracy_vs_steps, plot_attention), paths):

@@ -30,9 +30,11 @@ class Variant:
     model: tuple[tuple[str, Any], ...] = ()
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
+        """``base`` with this variant's method and training overrides applied."""
         return replace(base, method=self.method, **dict(self.train))
 
     def model_overrides(self) -> dict[str, Any]:
+        """This variant's ModelConfig field overrides as a dict."""
         return dict(self.model)
 
 
@@ -53,6 +55,7 @@ T_SWEEP_VARIANTS = ("taaf", "concat")
 
 
 def variant(name: str) -> Variant:
+    """The variant called ``name``; an unknown name raises ConfigError."""
     for v in VARIANTS:
         if v.name == name:
             return v
@@ -70,6 +73,7 @@ class Job:
 
     @property
     def key(self) -> str:
+        """Unique, file-name-safe identifier of the run, used to name its result file."""
         return f"{self.variant}__{self.setting}__T{self.steps}__s{self.seed}"
 
 
@@ -132,12 +136,14 @@ class StudyConfig:
         return list(dict.fromkeys(jobs))  # Job is hashable; keeps the first of each
 
     def data_spec(self, setting: str, steps: int) -> DataSpec:
+        """The data spec of one setting at ``steps`` time steps (a preset for AV-Digits, the root otherwise)."""
         if self.dataset == "av-digits":
             return DataSpec(dataset="av-digits", n_steps=steps, seed=self.data_seed, preset=setting,
                             degradation=PRESETS[setting])
         return DataSpec(dataset=self.dataset, n_steps=steps, seed=self.data_seed, root=self.root)
 
     def train_config(self, job: Job) -> TrainConfig:
+        """The job's training config: the study's shared budget plus the variant's overrides."""
         base = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=job.seed)
         return variant(job.variant).train_config(base)
 

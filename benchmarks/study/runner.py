@@ -37,6 +37,7 @@ class Execution:
 
 
 def run_path(out: Path, job: Job) -> Path:
+    """Where ``job``'s result file lives under ``out``."""
     return out / "runs" / f"{job.key}.json"
 
 

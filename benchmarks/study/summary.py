@@ -21,16 +21,20 @@ METRICS = ("fused", "audio", "visual")
 
 @dataclass(frozen=True)
 class Stat:
+    """Mean and sample standard deviation of a metric over seeds."""
+
     mean: float
     std: float  # sample standard deviation over seeds (0 for one seed)
     n: int
 
     @classmethod
     def of(cls, values: list[float]) -> "Stat":
+        """The statistic of ``values`` (std 0 for a single value)."""
         arr = np.asarray(values, dtype=np.float64)
         return cls(float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, len(arr))
 
     def fmt(self, scale: float = 1.0, digits: int = 1) -> str:
+        """'mean ± std' with both scaled by ``scale`` (e.g. 100 for percent), for tables."""
         return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f}"
 
 
@@ -52,6 +56,7 @@ class Row:
 
 
 def aggregate(results: list[RunResult]) -> list[Row]:
+    """Group runs by (variant, setting, T) and summarise each metric over seeds."""
     cells: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
     for r in results:
         cells[(r.variant, r.setting, r.steps)].append(r)
@@ -83,6 +88,7 @@ class Comparison:
 
 
 def paired(results: list[RunResult], name: str, baseline: str, steps: int, metric: str = "fused") -> list[Comparison]:
+    """``name`` minus ``baseline`` on ``metric``, paired by seed, per setting at T = ``steps``."""
     by_key = {(r.variant, r.setting, r.steps, r.seed): r for r in results}
     out = []
     for setting in sorted({r.setting for r in results}):
@@ -105,6 +111,7 @@ def comparisons(cfg: StudyConfig, results: list[RunResult]) -> list[Comparison]:
 
 def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict[str, Any],
                      machine: dict[str, Any]) -> dict:
+    """The study.json document: protocol, execution record, machine, aggregated rows and comparisons."""
     rows = aggregate(results)
     return {
         "schema": SCHEMA,

@@ -17,6 +17,8 @@ DATASETS = ("av-digits", "crema-d", "ave")
 
 @dataclass(frozen=True)
 class DataSpec:
+    """Which data a model was trained on; stored in every checkpoint so evaluation can rebuild the same splits."""
+
     dataset: str = "av-digits"
     n_steps: int = 16
     seed: int = 0
@@ -35,6 +37,7 @@ class DataSpec:
 
 
 def load_dataset(spec: DataSpec) -> MultimodalDataset:
+    """Build or load the data set ``spec`` names (AV-Digits offline, CREMA-D / AVE from ``spec.root``)."""
     if spec.dataset == "av-digits":
         return load_av_digits(AVDigitsConfig(seed=spec.seed, n_steps=spec.n_steps, degradation=spec.degradation))
     if spec.dataset == "crema-d":

@@ -70,17 +70,21 @@ DEFAULT_PRESET = "audio-dominant"
 
 @dataclass(frozen=True)
 class AVDigitsConfig:
+    """Everything an AV-Digits build depends on; its hash keys the cached files."""
+
     seed: int = 0
     n_steps: int = 16
     degradation: Degradation = field(default_factory=lambda: PRESETS[DEFAULT_PRESET])
 
     @classmethod
     def from_preset(cls, preset: str, seed: int = 0, n_steps: int = 16) -> "AVDigitsConfig":
+        """The config for a named degradation preset (see PRESETS); an unknown name raises ConfigError."""
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
         return cls(seed=seed, n_steps=n_steps, degradation=PRESETS[preset])
 
     def key(self) -> str:
+        """Short hash of this config and BUILD_VERSION naming the cache files, so any change forces a rebuild."""
         blob = json.dumps({"v": BUILD_VERSION, **asdict(self)}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

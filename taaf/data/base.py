@@ -50,17 +50,21 @@ class MultimodalSplit:
 
     @property
     def n_steps(self) -> int:
+        """Number of SNN time steps T (one audio frame per step)."""
         return int(self.audio.shape[1])
 
     @property
     def audio_features(self) -> int:
+        """Features per audio frame F: the input width of the audio encoder."""
         return int(self.audio.shape[2])
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """Per-sample image shape (C, H, W): the input shape of the visual encoder."""
         return tuple(int(s) for s in self.image.shape[1:])  # type: ignore[return-value]
 
     def subset(self, index: np.ndarray | slice) -> "MultimodalSplit":
+        """A split holding only the samples selected by ``index`` (ids kept aligned), e.g. for quick runs."""
         ids = tuple(np.asarray(self.ids, dtype=object)[index]) if self.ids else ()
         return MultimodalSplit(
             self.audio[index], self.image[index], self.labels[index], self.class_names, self.name, ids
@@ -77,6 +81,7 @@ class MultimodalDataset:
     name: str
 
     def split(self, name: str) -> MultimodalSplit:
+        """The split named ``name`` (train, val or test), so callers can pick one from a CLI string."""
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split {name!r} (choose train, val or test)")
         return getattr(self, name)

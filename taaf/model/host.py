@@ -32,6 +32,8 @@ class Readouts:
 
 @dataclass
 class HeadOutput:
+    """Everything the host head computes: fused and unimodal logits plus the attention weights behind them."""
+
     logits: torch.Tensor  # [B, C]
     step_logits: torch.Tensor  # [B, T, C]
     audio_logits: torch.Tensor  # [B, C]
@@ -42,11 +44,15 @@ class HeadOutput:
 
 
 class HostHead(nn.Module):
+    """The parameter-free host part (softmaxes and weighted sums); kept separate so the exporter can cut chip
+    from host."""
+
     def __init__(self, fusion: str):
         super().__init__()
         self.fusion = fusion
 
     def forward(self, r: Readouts) -> HeadOutput:
+        """Chip readouts -> fused logits (TAAF attention or concat sum), unimodal logits and attention weights."""
         evidence = torch.stack([r.audio, r.visual], dim=2)  # [B, T, M, C]
         if self.fusion == "taaf":
             beta = torch.softmax(r.modality_scores, dim=-1)

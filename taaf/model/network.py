@@ -30,11 +30,15 @@ from taaf.model.timewarp import TimeWarp
 
 @dataclass
 class ChipOutput:
+    """What the on-chip part returns: the readouts for the host head and, when recorded, each layer's spikes."""
+
     readouts: Readouts
     spikes: dict[str, torch.Tensor] = field(default_factory=dict)  # layer name -> [B, T, ...]
 
 
 class TAAFFusion(nn.Module):
+    """TAAF's on-chip fused spiking layer and its modality / temporal score readouts."""
+
     def __init__(self, audio_features: int, visual_features: int, cfg: ModelConfig):
         super().__init__()
         self.audio_synapses = nn.Linear(audio_features, cfg.fused_hidden)
@@ -44,11 +48,15 @@ class TAAFFusion(nn.Module):
         self.temporal_score = nn.Linear(cfg.fused_hidden, 1)
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor):
+        """Per-step audio and visual spikes -> fused spikes, modality score logits [B, T, M], temporal score
+        logits [B, T]."""
         fused = self.neurons(self.audio_synapses(audio) + self.visual_synapses(visual))
         return fused, self.modality_score(fused), self.temporal_score(fused).squeeze(-1)
 
 
 class AVSpikingNet(nn.Module):
+    """The deployable audio-visual SNN: spiking encoders, time-warp and fusion on chip, then the host head."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
@@ -91,6 +99,7 @@ class AVSpikingNet(nn.Module):
         return ChipOutput(readouts, spikes if record else {})
 
     def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
+        """audio [B, T, F], image [B, C, H, W] -> head output; the full network as trained and evaluated."""
         return self.head(self.chip(audio, image).readouts)
 
     def constrain_(self) -> None:

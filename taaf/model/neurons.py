@@ -38,13 +38,16 @@ class LIFLayer(nn.Module):
 
     @property
     def beta(self) -> float:
+        """The layer's membrane decay, clamped to [0, 1], as the exporter writes it."""
         return float(self.lif.beta.detach().clamp(0, 1))
 
     @property
     def threshold(self) -> float:
+        """The layer's firing threshold, as the exporter writes it."""
         return float(self.lif.threshold)
 
     def forward(self, currents: torch.Tensor, record_voltage: bool = False):
+        """Currents [B, T, ...] -> spikes [B, T, ...] from a zero membrane (and voltages too if ``record_voltage``)."""
         mem = torch.zeros_like(currents[:, 0])
         spikes, voltages = [], []
         for t in range(currents.shape[1]):

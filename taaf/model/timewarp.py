@@ -16,6 +16,8 @@ from torch import nn
 
 
 class TimeWarp(nn.Module):
+    """A learnable per-channel causal delay that aligns the modalities in time and exports as delayed synapses."""
+
     def __init__(self, features: int, max_delay: int):
         super().__init__()
         self.max_delay = int(max_delay)

@@ -20,10 +20,13 @@ from taaf.model.host import HeadOutput
 
 
 def fused_loss(out: HeadOutput, labels: torch.Tensor) -> torch.Tensor:
+    """Plain cross-entropy on the fused logits: the loss of concat fusion and OGM-GE."""
     return F.cross_entropy(out.logits, labels)
 
 
 def taaf_loss(out: HeadOutput, labels: torch.Tensor, step_weight: float) -> torch.Tensor:
+    """TAAF's loss: fused cross-entropy plus ``step_weight`` times the alpha-weighted per-step, per-modality
+    cross-entropy."""
     loss = F.cross_entropy(out.logits, labels)
     if step_weight > 0:
         per_step = torch.stack([_per_step_ce(ev, labels) for ev in out.modality_step_logits]).mean(dim=0)

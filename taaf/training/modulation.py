@@ -36,12 +36,15 @@ def _ratios(values: torch.Tensor) -> torch.Tensor:
 
 
 def taaf_coefficients(importance: torch.Tensor, gamma: float, floor: float = 0.0) -> torch.Tensor:
+    """TAAF's learning-rate coefficients: 1 - tanh(gamma (rho_m - 1)) for a dominant modality, else 1;
+    never below ``floor``."""
     rho = _ratios(importance)
     k = torch.where(rho > 1, 1 - torch.tanh(gamma * (rho - 1)), torch.ones_like(rho))
     return k.clamp_min(floor)
 
 
 def ogm_ge_coefficients(scores: torch.Tensor, alpha: float) -> torch.Tensor:
+    """OGM-GE's gradient coefficients k_m = 1 - tanh(alpha rho_m) for the dominant modality, 1 for the others."""
     rho = _ratios(scores)
     return torch.where(rho > 1, 1 - torch.tanh(alpha * rho), torch.ones_like(rho))
 

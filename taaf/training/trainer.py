@@ -40,6 +40,8 @@ from taaf.training import losses, modulation
 
 @dataclass
 class EpochRecord:
+    """One epoch's logged metrics: loss, accuracies, balancing statistics and throughput."""
+
     epoch: int
     loss: float
     train_accuracy: float
@@ -53,11 +55,14 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
+    """The trained model (best-validation weights loaded), its epoch history and which epoch was selected."""
+
     model: AVNetwork
     history: list[EpochRecord] = field(default_factory=list)
     selected_epoch: int = 0
 
     def summary(self) -> dict:
+        """Selected epoch with its val and test accuracies, for checkpoint summaries."""
         best = self.history[self.selected_epoch - 1]
         return {"selected_epoch": self.selected_epoch, "val": best.val, "test": best.test}
 
@@ -81,10 +86,12 @@ def model_config_for(data: MultimodalDataset, train: TrainConfig, model: str = "
 
 
 def asdict_shallow(cfg) -> dict:
+    """A dataclass's fields as a dict without recursing into nested dataclasses (unlike ``asdict``)."""
     return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
 
 
 def seed_everything(seed: int) -> None:
+    """Seed torch and numpy and ask for deterministic kernels, so a seed reproduces a run on one machine."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -228,6 +235,7 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | None = None,
           device: str | torch.device = "cpu", progress: bool = True) -> TrainResult:
+    """Train a model on ``data`` as ``cfg`` says and return it with the best-validation weights loaded."""
     seed_everything(cfg.seed)
     world = _Distributed(torch.device(device))
     try:
@@ -312,4 +320,5 @@ def _optimizer(cfg: TrainConfig, param_groups: list[dict]) -> torch.optim.Optimi
 
 
 def history_as_json(history: list[EpochRecord]) -> list[dict]:
+    """Epoch records as JSON-able dicts, for metrics.json."""
     return [asdict(r) for r in history]
