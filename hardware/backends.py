@@ -25,7 +25,9 @@ READOUT_NAMES = ("z_audio", "z_visual", "modality_scores", "temporal_scores")
 
 @dataclass(frozen=True)
 class ChipRun:
-    """readouts: host-input name -> [B, T, ...]; spikes: NIR spiking node -> [B, T, ...]."""
+    """One batch on one backend, in the common batch-first layout that agreement checks compare.
+
+    readouts: host-input name -> [B, T, ...]; spikes: NIR spiking node -> [B, T, ...]."""
 
     readouts: dict[str, np.ndarray]
     spikes: dict[str, np.ndarray] = field(default_factory=dict)

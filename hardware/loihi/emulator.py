@@ -57,13 +57,11 @@ order rather than numpy's, so values can differ in the last bits (like the
 test oracle ``tests/oracles.py``).
 
 Engines: ``engine="numpy"`` (default) or ``"torch"`` with ``device`` (``"cpu"``, ``"cuda"``);
-integer state is int64 on every device. :func:`resolve_engine` reads the environment variables
-``TAAF_LOIHI_EMU_ENGINE`` and ``TAAF_LOIHI_EMU_DEVICE`` when no engine / device is given (the
-``loihi-emu`` backends of ``taaf simulate`` use them).
+integer state is int64 on every device. See :mod:`hardware.loihi.engines` (:func:`resolve_engine`
+and its environment variables are re-exported here).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -71,112 +69,11 @@ import numpy as np
 
 from hardware.loihi import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
+from hardware.loihi.engines import (DEVICE_ENV, ENGINE_ENV, ENGINES, FLOAT32_EXACT, FLOAT64_EXACT,
+                                     make_ops, resolve_engine)
 from hardware.ir.layout import BatchLayout, stack_inputs
 from hardware.loihi.network import validate_network
 from hardware.loihi.program import LavaProgram, LavaResult, map_graph, unpack
-
-ENGINES = ("numpy", "torch")
-ENGINE_ENV = "TAAF_LOIHI_EMU_ENGINE"
-DEVICE_ENV = "TAAF_LOIHI_EMU_DEVICE"
-FLOAT32_EXACT = 2 ** 24  # every integer of magnitude <= 2^24 is a float32
-FLOAT64_EXACT = 2 ** 53
-
-
-def resolve_engine(engine: str | None = None, device: str | None = None) -> tuple[str, str | None]:
-    """``(engine, device)``: the arguments, else ``$TAAF_LOIHI_EMU_ENGINE`` /
-    ``$TAAF_LOIHI_EMU_DEVICE``, else numpy (torch: ``cpu``)."""
-    engine = engine or os.environ.get(ENGINE_ENV) or "numpy"
-    device = device or os.environ.get(DEVICE_ENV) or None
-    if engine not in ENGINES:
-        raise ValueError(f"unknown emulator engine {engine!r} (choose from {', '.join(ENGINES)})")
-    if engine == "numpy" and device not in (None, "cpu"):
-        raise ValueError(f"the numpy engine runs on the CPU only, got device {device!r} (use engine='torch')")
-    return engine, device
-
-
-# --- array back ends: the few operations the emulator needs beyond fixed_point's ---------------
-
-class _NumpyOps:
-    name = "numpy"
-    int64, float32, float64, bool_ = np.int64, np.float32, np.float64, np.bool_
-
-    def __init__(self, device=None):
-        self.device = "cpu"
-
-    def asarray(self, a, dtype):
-        return np.ascontiguousarray(a, dtype=dtype)
-
-    def zeros(self, shape, dtype):
-        return np.zeros(shape, dtype)
-
-    def astype(self, a, dtype):
-        return a.astype(dtype, copy=False)
-
-    def matmul(self, x, w):
-        return x @ w
-
-    def absmax(self, a) -> int:
-        return int(np.abs(a).max(initial=0))
-
-    def numpy(self, a) -> np.ndarray:
-        return a
-
-    def float32_exact(self) -> bool:
-        return True  # BLAS sgemm: IEEE float32 products and sums
-
-    def int_matmul(self) -> bool:
-        return True
-
-
-class _TorchOps:
-    name = "torch"
-
-    def __init__(self, device=None):
-        import torch
-
-        self.torch = torch
-        self.device = torch.device(device or "cpu")
-        self.int64, self.float32, self.float64, self.bool_ = torch.int64, torch.float32, torch.float64, torch.bool
-
-    def asarray(self, a, dtype):
-        if isinstance(a, self.torch.Tensor):
-            return a.to(device=self.device, dtype=dtype)
-        a = np.ascontiguousarray(a)
-        if not a.flags.writeable:  # torch wants writable memory (the registers are read-only)
-            a = a.copy()
-        return self.torch.from_numpy(a).to(device=self.device, dtype=dtype)
-
-    def zeros(self, shape, dtype):
-        return self.torch.zeros(shape, dtype=dtype, device=self.device)
-
-    def astype(self, a, dtype):
-        return a.to(dtype)
-
-    def matmul(self, x, w):
-        return x @ w
-
-    def absmax(self, a) -> int:
-        return int(a.abs().max().item()) if a.numel() else 0
-
-    def numpy(self, a) -> np.ndarray:
-        return a.cpu().numpy()
-
-    def float32_exact(self) -> bool:
-        """False when torch may compute float32 products in TF32 / bf16 (which would round the
-        integer sums); float64 is never reduced. Any doubt means float64."""
-        torch = self.torch
-        backend = torch.backends.cuda.matmul if self.device.type == "cuda" else torch.backends.mkldnn.matmul
-        if getattr(backend, "fp32_precision", "none") not in ("none", "ieee"):
-            return False
-        try:
-            if torch.get_float32_matmul_precision() != "highest":
-                return False
-        except RuntimeError:  # legacy and new precision APIs mixed: torch will not say
-            return False
-        return not (self.device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32)
-
-    def int_matmul(self) -> bool:
-        return self.device.type == "cpu"  # CUDA has no int64 matrix product
 
 
 # --- the emulator -------------------------------------------------------------------------------
@@ -209,7 +106,7 @@ class LoihiEmulator:
         self.program = program
         self.fixed = program.fixed
         self.engine = engine
-        self.ops = _NumpyOps(device) if engine == "numpy" else _TorchOps(device)
+        self.ops = make_ops(engine, device)
         lowered = program.chip
         # the checks a Lava run makes (registers, shapes, delays, the gate), on a 1-step batch
         validate_network(program.network({n: np.zeros((1, 1, *shape)) for n, shape in lowered.inputs.items()}))

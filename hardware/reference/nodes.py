@@ -53,12 +53,15 @@ class Op:
     spiking: ClassVar[bool] = False
 
     def init_state(self, batch: int, dtype: np.dtype) -> State:
+        """Zero state for ``batch`` samples, so every run starts from rest; stateless ops have none."""
         return ()
 
     def step(self, state: State, x: np.ndarray) -> tuple[State, np.ndarray]:
+        """The simulator's one per-step call for every op; stateless ops pass state through to :meth:`apply`."""
         return state, self.apply(x)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """The memoryless map of a stateless op on one step's ``[B, *in_shape]`` input (identity here)."""
         return x
 
 
@@ -72,15 +75,19 @@ class AffineOp(Op):
     bias: np.ndarray | None
 
     def apply(self, x):
+        """The dense projection of one step's input, batch kept as the leading axis."""
         y = x @ self.weight.T
         return y if self.bias is None else y + self.bias
 
 
 @dataclass(frozen=True)
 class ScaleOp(Op):
+    """NIR Scale: an element-wise gain (e.g. input normalisation) that mixes no channels."""
+
     scale: np.ndarray
 
     def apply(self, x):
+        """Multiply each element by its own factor, broadcast over the batch."""
         return x * self.scale
 
 
@@ -92,12 +99,16 @@ class ThresholdOp(Op):
     spiking: ClassVar[bool] = True
 
     def apply(self, x):
+        """Spike where the input exceeds the threshold, via the same ``heaviside`` every neuron uses."""
         return dynamics.heaviside(x, self.threshold)
 
 
 @dataclass(frozen=True)
 class FlattenOp(Op):
+    """NIR Flatten: merges per-sample dims (conv maps before a dense layer); out_shape fixed by the builder."""
+
     def apply(self, x):
+        """Reshape to ``[B, *out_shape]``, leaving the batch axis alone (NIR dims exclude it)."""
         return x.reshape((x.shape[0],) + self.out_shape)
 
 
@@ -113,6 +124,7 @@ class ConvOp(Op):
     groups: int
 
     def apply(self, x):
+        """Convolve ``[B, C, *spatial]`` via sliding windows and one einsum (no per-position Python loop)."""
         nd = self.weight.ndim - 2
         x = np.pad(x, ((0, 0), (0, 0)) + self.padding)
         kernel = self.weight.shape[2:]
@@ -142,6 +154,7 @@ class PoolOp(Op):
     divisor: float
 
     def apply(self, x):
+        """Pool one step's ``[B, C, H, W]`` input: window sums, divided for average pooling."""
         (ph, pw), (sh, sw) = self.padding, self.stride
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         win = sliding_window_view(x, self.kernel, axis=(2, 3))[:, :, ::sh, ::sw]
@@ -158,10 +171,12 @@ class DelayOp(Op):
     steps: np.ndarray  # int, one per flattened element
 
     def init_state(self, batch, dtype):
+        """A zero history buffer deep enough for the longest delay, so early steps read zeros."""
         n = int(np.prod(self.in_shape, dtype=np.int64))
         return (np.zeros((int(self.steps.max(initial=0)) + 1, batch, n), dtype=dtype),)
 
     def step(self, state, x):
+        """Push this step's input into the history and read each element at its own delay."""
         (buffer,) = state
         b = x.shape[0]
         buffer = np.concatenate([x.reshape(1, b, -1), buffer[:-1]], axis=0)  # buffer[k] = x[t-k]
@@ -186,35 +201,44 @@ class IntegratorOp(_VoltageOp):
     gain: np.ndarray
 
     def step(self, state, x):
+        """Accumulate the input into ``v`` and emit ``v`` itself (an analogue readout, no spikes)."""
         v = dynamics.integrator_step(state[0], x, gain=self.gain)
         return (v,), v
 
 
 @dataclass(frozen=True)
 class IFOp(_VoltageOp):
+    """NIR ``IF``: integrate-and-fire without leak, the neuron of the NIR paper's sinabs-style CNN."""
+
     gain: np.ndarray
     threshold: np.ndarray
     v_reset: np.ndarray
     spiking: ClassVar[bool] = True
 
     def step(self, state, x):
+        """Integrate, fire and reset in one step; emits the spikes."""
         v, z = dynamics.if_step(state[0], x, self.threshold, v_reset=self.v_reset, gain=self.gain)
         return (v,), z
 
 
 @dataclass(frozen=True)
 class LIOp(_VoltageOp):
+    """NIR ``LI``: a leaky integrator without threshold, the analogue readout whose voltage is the output."""
+
     decay: np.ndarray
     gain: np.ndarray
     bias: np.ndarray
 
     def step(self, state, x):
+        """Leak, add the weighted input and bias; emits the voltage."""
         v = dynamics.li_step(state[0], x, self.decay, gain=self.gain, bias=self.bias)
         return (v,), v
 
 
 @dataclass(frozen=True)
 class LIFOp(_VoltageOp):
+    """NIR ``LIF``: leaky integrate-and-fire, discretised by ``taaf.dynamics`` so it matches the trained model."""
+
     decay: np.ndarray
     gain: np.ndarray
     bias: np.ndarray
@@ -223,6 +247,7 @@ class LIFOp(_VoltageOp):
     spiking: ClassVar[bool] = True
 
     def step(self, state, x):
+        """Leak, integrate, fire on ``v > threshold`` and reset in the same step; emits the spikes."""
         v, z = dynamics.lif_step(state[0], x, self.decay, self.threshold, v_reset=self.v_reset,
                                  gain=self.gain, bias=self.bias)
         return (v,), z
@@ -246,7 +271,10 @@ class _CubaOp(Op):
 
 @dataclass(frozen=True)
 class CubaLIOp(_CubaOp):
+    """NIR ``CubaLI``: synaptic current feeding a leaky integrator, the readout of current-based networks."""
+
     def step(self, state, x):
+        """Update the current first, then the voltage with the new current; emits the voltage."""
         i, v = dynamics.cuba_li_step(state[0], state[1], x, self.syn_decay, self.syn_gain,
                                      self.decay, gain=self.gain, bias=self.bias)
         return (i, v), v
@@ -254,11 +282,14 @@ class CubaLIOp(_CubaOp):
 
 @dataclass(frozen=True)
 class CubaLIFOp(_CubaOp):
+    """NIR ``CubaLIF``: current-based LIF (snnTorch ``Synaptic``); a synaptic filter smooths the input first."""
+
     threshold: np.ndarray
     v_reset: np.ndarray
     spiking: ClassVar[bool] = True
 
     def step(self, state, x):
+        """Update the current, then the voltage with the new current, fire and reset; emits spikes."""
         i, v, z = dynamics.cuba_lif_step(state[0], state[1], x, self.syn_decay, self.syn_gain,
                                          self.decay, self.threshold, v_reset=self.v_reset,
                                          gain=self.gain, bias=self.bias)

@@ -95,6 +95,8 @@ class ReferenceSimulator:
 
     @property
     def recurrent_edges(self) -> frozenset[Edge]:
+        """The ``(source, target)`` edges that close a cycle and so carry the previous step's output;
+        exposed so callers (lowering, tests) can see where the one-step loop latency sits."""
         return self.plan.recurrent_edges
 
     def run(self, inputs: Mapping[str, np.ndarray],
