@@ -452,10 +452,10 @@ def test_engine_selection(monkeypatch):
 
 
 def test_backends_are_registered(taaf_net, taaf_split):
-    from hardware import simulate_cli
     from hardware.agreement import backend_runner
+    from hardware.registry import BACKENDS, graph_backends
 
-    assert {"loihi-emu", "loihi-emu-float"} <= set(simulate_cli.MODEL_BACKENDS)
+    assert {"loihi-emu", "loihi-emu-float"} <= set(BACKENDS) and {"loihi-emu", "loihi-emu-float"} <= set(graph_backends())
     ckpt = SimpleNamespace(model=taaf_net)
     fixed = backend_runner("loihi-emu", ckpt, DT)(taaf_split.audio, taaf_split.image)
     float_ = backend_runner("loihi-emu-float", ckpt, DT)(taaf_split.audio, taaf_split.image)

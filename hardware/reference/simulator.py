@@ -51,7 +51,8 @@ import nir
 import numpy as np
 
 from hardware.reference.errors import GraphError, SimulationInputError
-from hardware.reference.nodes import BuildContext, Op, Shape, build_op
+from hardware.reference.builders import build_op
+from hardware.reference.nodes import BuildContext, Op, Shape
 from taaf.dynamics import INTEGRATOR_CONVENTIONS, IntegratorConvention
 
 Edge = tuple[str, str]
