@@ -1,4 +1,4 @@
-"""lava-dl netx ``.net`` files (:mod:`hardware.loihi.netx`) and the Loihi 2 resource report
+"""lava-dl netx ``.net`` files (:mod:`hardware.netx`) and the Loihi 2 resource report
 (:mod:`hardware.loihi.resources`).
 
 * our ``.net`` parts of a small TAAF model load in lava-dl's own ``netx.hdf5.Network`` and, run on
@@ -27,18 +27,10 @@ import torch
 
 from hardware.loihi.network import GATE
 from oracles import emulate_network
-from hardware.loihi.netx import (
-    NetxFormatError,
-    NetxLayer,
-    NetxRule,
-    cuba_neuron,
-    export_netx,
-    part_layers,
-    read_net,
-    run_netx,
-    run_netx_bundle,
-    write_net,
-)
+from hardware.loihi.quant_rules import NetxRule
+from hardware.netx.bundle import export_netx, part_layers
+from hardware.netx.format import NetxFormatError, NetxLayer, cuba_neuron, read_net, write_net
+from hardware.netx.run import run_netx, run_netx_bundle
 from hardware.loihi.resources import CoreLimits, netx_resource_report, resource_report
 
 DT = 1e-4

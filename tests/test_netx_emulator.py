@@ -1,10 +1,10 @@
-"""The netx emulator (:mod:`hardware.loihi.netx_emulation`) against lava-dl's own
+"""The netx emulator (:mod:`hardware.netx.emulate`) against lava-dl's own
 ``netx.hdf5.Network`` run on Lava's CPU backend (``fixed_pt``, via
-:func:`~hardware.loihi.netx.run_netx`): output spikes identical, bit for bit.
+:func:`~hardware.netx.run.run_netx`): output spikes identical, bit for bit.
 
 * the Oxford network of lava-dl's tutorial (``../shared/reference/lava-dl-netx``) on its own
   input events, binned as in ``test_netx.py``;
-* a synthetic chain written with :func:`~hardware.loihi.netx.write_net` that exercises what
+* a synthetic chain written with :func:`~hardware.netx.format.write_net` that exercises what
   Oxford does not: biases, a current decay (``iDecay < 4096``), per-synapse delays
   (``DelayDense``), odd weights (9 weight bits), an excitatory-only layer (a positive
   exponent shift) and netx's per-layer reset schedule;
@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardware.loihi.netx import NetxLayer, NetxNeuron, read_net, run_netx, write_net
-from hardware.loihi.netx_emulation import emulate_net, netx_synapse_registers
+from hardware.netx.emulate import emulate_net, netx_synapse_registers
+from hardware.netx.format import NetxLayer, NetxNeuron, read_net, write_net
+from hardware.netx.run import run_netx
 
 TIMEOUT = 300.0
 PEER_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "lava-dl-netx"

@@ -209,7 +209,7 @@ def resource_report(graph, dt: float | None = None, limits: CoreLimits | None = 
 
 def netx_resource_report(net, limits: CoreLimits | None = None,
                          names: Mapping[int, str] | None = None) -> ResourceReport:
-    """The same estimate for a :class:`~hardware.loihi.netx.NetxNetwork` (its integer weights
+    """The same estimate for a :class:`~hardware.netx.format.NetxNetwork` (its integer weights
     and delays as stored; a conv layer counts its kernel weights once per output position).
     ``names``: row name per layer index (default ``layer/i``)."""
     limits = limits or CoreLimits()

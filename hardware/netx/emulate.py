@@ -1,5 +1,5 @@
 """Bit-exact emulation of a lava-dl netx ``.net`` network (``netx.hdf5.Network`` on
-``Loihi2SimCfg(select_tag="fixed_pt")``, as :func:`hardware.loihi.netx.run_netx` runs it),
+``Loihi2SimCfg(select_tag="fixed_pt")``, as :func:`hardware.netx.run.run_netx` runs it),
 batched, without Lava.
 
 What netx builds (lava-dl 0.6 ``netx/hdf5.py``, ``netx/blocks/process.py``, ``netx/utils.py``)
@@ -41,9 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.loihi import FixedPointRangeError, LavaMappingError
+from hardware.errors import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
-from hardware.loihi.netx import NETX_BIAS_EXP, NetxLayer, NetxNetwork, read_net
+from hardware.netx.format import NETX_BIAS_EXP, NetxLayer, NetxNetwork, read_net
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy
                 num_steps: int | None = None, reset_interval: int | None = None, reset_offset: int = 0,
                 record_layers: bool = False, device: str | None = None):
     """Output spikes of ``net`` for binary input ``spikes`` [T, n_in] or [B, T, n_in], exactly
-    as :func:`~hardware.loihi.netx.run_netx` returns them from Lava (same ``num_steps`` default
+    as :func:`~hardware.netx.run.run_netx` returns them from Lava (same ``num_steps`` default
     ``T + latency``, same ``reset_interval``/``reset_offset``): uint8 [num_steps, n_out] (or
     [B, num_steps, n_out]). ``record_layers``: also return every built layer's spikes (a list,
     same layout) as ``(out, layers)``. ``engine``: ``"numpy"`` or ``"torch"`` (``device``)."""
