@@ -3,7 +3,7 @@
 :mod:`hardware`.
 
 * ``lava``: the lowered, latency-aligned fixed-point Lava program (``lava_program.json`` +
-  ``lava_weights.npz``, :class:`~hardware.loihi.fixed_point.PowerOfTwoRule`) and the resource
+  ``lava_weights.npz``, :class:`~hardware.loihi.quant_rules.PowerOfTwoRule`) and the resource
   report;
 * ``loihi2``: the netx parts (:mod:`hardware.netx.bundle`, checked to build in lava-dl's
   ``netx.hdf5.Network``), their manifest, the host readouts and the resource report.

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from hardware.loihi import FixedPointRangeError
 from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 from hardware.loihi.lava_runtime import run_with_watchdog
 from hardware.loihi.program import LavaResult, map_graph
 from oracles import emulate_network
@@ -57,7 +58,7 @@ def _edge_ints(rng, shape, lo: int, hi: int, edges) -> np.ndarray:
 
 
 class EdgeRule:
-    """A :class:`~hardware.loihi.fixed_point.QuantizationRule` that ignores the float network
+    """A :class:`~hardware.loihi.quant_rules.QuantizationRule` that ignores the float network
     and draws every register at the edges of its range, then lowers weight exponents (and
     halves weights) only as far as needed to keep |a_in| < 2^18 (the emulated range) and, for
     gated layers, the gate's guarantees (the mapper's batch layout relies on them)."""
@@ -70,7 +71,7 @@ class EdgeRule:
     def input_encoding(self, name: str, max_abs: float) -> fp.InputEncoding:
         return fp.InputEncoding(name, frac_bits=0, bits=24, max_abs=float(max_abs))
 
-    def _synapse(self, layer: str, term: fp.FloatTerm) -> fp.QuantizedSynapses:
+    def _synapse(self, layer: str, term: qr.FloatTerm) -> fp.QuantizedSynapses:
         rng, shape = self.rng, np.shape(term.weights)
         mode = fp.SignMode(rng.choice([1, 1, 2, 3]))
         if mode == fp.SignMode.MIXED:
@@ -98,14 +99,14 @@ class EdgeRule:
                               bias_exp=_edge_ints(rng, n, 0, 7, [0, 7]))
         synapses = [self._synapse(layer, t) for t in terms]
         while True:
-            pos, neg = fp._activation_bounds(synapses, terms)
+            pos, neg = qr.activation_bounds(synapses, terms)
             ok = max(pos.max(initial=0), neg.max(initial=0)) < fp.EXACT_ACTIVATION_LIMIT
             if ok and gated:  # the gate conditions of PowerOfTwoRule.layer
-                need = fp.gate_activation(pos, lif.effective_bias, du)
+                need = qr.gate_activation(pos, lif.effective_bias, du)
                 ok = (fp.u_bound(np.maximum(pos, neg), du).max(initial=0) < fp.UV_MAX
                       and need.max(initial=0) <= 256 * 2 ** fp.WEIGHT_EXP_MAX)
                 if ok:
-                    w, e = fp._gate_weights(layer, need)
+                    w, e = qr.gate_weights(layer, need)
                     ok = fp.u_bound(neg - w[:, 0] * 2.0 ** e, du).max(initial=0) < fp.UV_MAX
             if ok:
                 return fp.QuantizedLayer(layer, 0, lif, tuple(synapses), pos, neg)
@@ -288,7 +289,7 @@ class GivenRule:
     def layer(self, layer, terms, neuron, gated=False):
         lif_kw, given = self.layers[layer]
         synapses = self._synapses(layer, terms, given)
-        pos, neg = fp._activation_bounds(synapses, terms)
+        pos, neg = qr.activation_bounds(synapses, terms)
         return fp.QuantizedLayer(layer, 0, fp.QuantizedLIF(layer, **lif_kw), tuple(synapses), pos, neg)
 
     def readout(self, layer, terms):
@@ -392,7 +393,7 @@ def test_lif_norse_reproduces_lava_cpu_fixed_on_the_emulator():
     (inp,) = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
     (lif,) = [n for n, node in graph.nodes.items() if isinstance(node, nir.LIF)]
     for engine, device in ENGINES:
-        got = emulate_graph(graph, {inp: fixed[:, :1]}, fixed=True, dt=DT, rule=fp.NirPaperRule(),
+        got = emulate_graph(graph, {inp: fixed[:, :1]}, fixed=True, dt=DT, rule=qr.NirPaperRule(),
                             input_ranges={inp: 1.0}, record_v=(lif,), engine=engine, device=device)
         v, spikes = got.states[lif]["v_int"][:, 0], got.states[lif]["spikes"][:, 0]
         # the CSV is Lava's raw time base, one step (the LIF's latency) later than ours

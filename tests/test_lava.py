@@ -29,6 +29,7 @@ from hardware.loihi import (
     LavaTimeoutError,
 )
 from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 from hardware.ir import BatchLayout, lower_graph
 from hardware.isolation import LAST_RUN, group_members, run_in_watchdog
 from hardware.loihi.lava_runtime import run_graph, run_with_watchdog
@@ -89,11 +90,11 @@ def test_lava_weights_match_lavas_own_utilities():
     (lambda: fp.QuantizedSynapses("S", np.array([[2]]), weight_exp=8), ["weight_exp = 8", "[-8, 7]"]),
     (lambda: fp.InputEncoding("in", frac_bits=4, bits=8, max_abs=16.0), ["in", "127"]),
     (lambda: fp.InputEncoding("in", 3, 12, 2.0).encode(np.array([2.5])), ["2.5", "[-2.0, 2.0]"]),
-    (lambda: fp.PowerOfTwoRule().layer("L", [fp.FloatTerm("x", np.ones((2, 2)))],
-                                       fp.FloatNeuron(dv=1.0, du=1.0, threshold=1.0, bias=np.zeros(2))),
+    (lambda: qr.PowerOfTwoRule().layer("L", [qr.FloatTerm("x", np.ones((2, 2)))],
+                                       qr.FloatNeuron(dv=1.0, du=1.0, threshold=1.0, bias=np.zeros(2))),
      ["L", "dv", "tau = dt"]),
-    (lambda: fp.PowerOfTwoRule().layer("L", [fp.FloatTerm("x", np.full((2, 2), 1e-3))],
-                                       fp.FloatNeuron(dv=0.1, du=1.0, threshold=1e6, bias=np.zeros(2))),
+    (lambda: qr.PowerOfTwoRule().layer("L", [qr.FloatTerm("x", np.full((2, 2), 1e-3))],
+                                       qr.FloatNeuron(dv=0.1, du=1.0, threshold=1e6, bias=np.zeros(2))),
      ["L", "vanish", "threshold 1e+06"]),
 ])
 def test_range_checks_raise_clear_errors(make, words):
@@ -107,8 +108,8 @@ def test_power_of_two_rule_is_the_largest_fitting_scale():
     rng = np.random.default_rng(3)
     w = rng.normal(size=(16, 40)) * 0.2
     bias = rng.normal(size=16) * 0.05
-    rule = fp.PowerOfTwoRule()
-    q = rule.layer("L", [fp.FloatTerm("s", w)], fp.FloatNeuron(dv=0.1, du=1.0, threshold=1.0, bias=bias))
+    rule = qr.PowerOfTwoRule()
+    q = rule.layer("L", [qr.FloatTerm("s", w)], qr.FloatNeuron(dv=0.1, du=1.0, threshold=1.0, bias=bias))
     (syn,) = q.synapses
     s, e = q.scale_exp, syn.weight_exp
     k = s - 7 - e  # mantissa exponent: weight = 2 m 2^(s-7-k) ... in a_in units 2^e, << 6
@@ -118,8 +119,8 @@ def test_power_of_two_rule_is_the_largest_fitting_scale():
     assert np.abs(q.lif.effective_bias - bias * 2.0 ** s).max() <= 2.0 ** q.lif.bias_exp.max() / 2
     assert fp.u_bound(np.maximum(q.activation_pos, q.activation_neg), 4095).max() < 2 ** 23
     # one step finer would break a register (here: the weight exponent or the current bound)
-    bigger = rule._synapses("L", [fp.FloatTerm("s", w)], s + 1, fp.ACT_SHIFT)
-    assert bigger is None or fp.u_bound(fp._activation_bounds(bigger, [fp.FloatTerm("s", w)])[0], 4095).max() >= 2 ** 23 \
+    bigger = rule._synapses("L", [qr.FloatTerm("s", w)], s + 1, fp.ACT_SHIFT)
+    assert bigger is None or fp.u_bound(qr.activation_bounds(bigger, [qr.FloatTerm("s", w)])[0], 4095).max() >= 2 ** 23 \
         or round(2.0 ** (s + 1 - 6)) > fp.VTH_MAX
 
 
@@ -366,7 +367,7 @@ def lif_norse():
 
 def test_lif_norse_reproduces_lava_cpu_fixed_bit_exactly(lif_norse):
     graph, inputs, lif, fixed, _ = lif_norse
-    program = map_graph(graph, DT, fixed=True, rule=fp.NirPaperRule(), input_ranges={k: 1.0 for k in inputs})
+    program = map_graph(graph, DT, fixed=True, rule=qr.NirPaperRule(), input_ranges={k: 1.0 for k in inputs})
     q = program.quantized[lif]
     assert (q.lif.du, q.lif.dv, q.lif.vth, q.synapses[0].weights.tolist()) == (4095, 163, 25, [[10]])
     got = run_graph(program, inputs, record_v=(lif,), timeout=TIMEOUT)

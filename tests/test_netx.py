@@ -107,15 +107,15 @@ def test_netx_rule_by_hand():
     """One term W = [0.5, -0.25] (spikes), theta 1, bias 0.1: k = floor(log2(127 / 0.5)) = 7, so the
     layer scale is s = k + 6 + 1 = 14 (weight_exp 0), mantissas 2 * [64, -32], vth = 2^(14-6),
     bias = round(0.1 * 2^(14-6)) << 6."""
-    from hardware.loihi import fixed_point as fp
+    from hardware.loihi import quant_rules as qr
 
-    q = NetxRule().layer("l", [fp.FloatTerm("x", np.array([[0.5, -0.25]]))],
-                         fp.FloatNeuron(dv=0.1, du=1.0, threshold=1.0, bias=np.array([0.1])))
+    q = NetxRule().layer("l", [qr.FloatTerm("x", np.array([[0.5, -0.25]]))],
+                         qr.FloatNeuron(dv=0.1, du=1.0, threshold=1.0, bias=np.array([0.1])))
     assert q.scale_exp == 14 and q.lif.vth == 256 and q.lif.dv == 410 and q.lif.du == 4095
     assert q.synapses[0].weight_exp == 0 and q.synapses[0].weights.tolist() == [[128, -64]]
     assert q.lif.bias_mant.tolist() == [26] and q.lif.bias_exp.tolist() == [6]
-    default = fp.PowerOfTwoRule().layer("l", [fp.FloatTerm("x", np.array([[0.5, -0.25]]))],
-                                        fp.FloatNeuron(dv=0.1, du=1.0, threshold=1.0, bias=np.array([0.1])))
+    default = qr.PowerOfTwoRule().layer("l", [qr.FloatTerm("x", np.array([[0.5, -0.25]]))],
+                                        qr.FloatNeuron(dv=0.1, du=1.0, threshold=1.0, bias=np.array([0.1])))
     assert default.synapses[0].weight_exp > 0  # the default rule uses the exponent netx cannot store
     assert cuba_neuron(4095, 410, 256).i_decay == 4096
 

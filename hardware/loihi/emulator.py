@@ -69,6 +69,7 @@ import numpy as np
 
 from hardware.loihi import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 from hardware.loihi.engines import (DEVICE_ENV, ENGINE_ENV, ENGINES, FLOAT32_EXACT, FLOAT64_EXACT,
                                      make_ops, resolve_engine)
 from hardware.ir.layout import BatchLayout, stack_inputs
@@ -139,10 +140,10 @@ class LoihiEmulator:
             return int(enc.max_int) if enc is not None else 1
         return 1
 
-    def _quantized(self, s) -> tuple[fp.QuantizedSynapses, fp.FloatTerm]:
+    def _quantized(self, s) -> tuple[fp.QuantizedSynapses, qr.FloatTerm]:
         w = np.asarray(s.weights)
         return (fp.QuantizedSynapses(s.name, w, int(s.weight_exp), fp.SignMode(int(s.sign_mode))),
-                fp.FloatTerm(s.src, w, 0, self._source_max(s.src), signed=s.src in self.inputs))
+                qr.FloatTerm(s.src, w, 0, self._source_max(s.src), signed=s.src in self.inputs))
 
     def _synapse(self, s) -> _Synapse:
         ops = self.ops
@@ -167,7 +168,7 @@ class LoihiEmulator:
                                            f"{ops.device} has no int64 matrix product; use the CPU")
             check_pre = s.src in self.inputs and q.weight_exp < 0 and worst >= fp.INT32_LIMIT
             if s.dst in self.sinks:
-                pos, neg = fp._activation_bounds([q], [term])
+                pos, neg = qr.activation_bounds([q], [term])
                 check_out = max(pos.max(initial=0.0), neg.max(initial=0.0)) >= fp.INT32_LIMIT
             matrix = ops.asarray(w.T, dtype)
         else:
@@ -182,7 +183,7 @@ class LoihiEmulator:
         qs = [self._quantized(s) for s in self.program.synapses if s.dst == layer]
         if not qs:
             return False
-        pos, neg = fp._activation_bounds([q for q, _ in qs], [t for _, t in qs])
+        pos, neg = qr.activation_bounds([q for q, _ in qs], [t for _, t in qs])
         return max(pos.max(initial=0.0), neg.max(initial=0.0)) >= fp.EXACT_ACTIVATION_LIMIT
 
     def _schedule(self, synapses: list[_Synapse]) -> list[tuple[tuple[str, ...], dict, dict]]:
@@ -344,7 +345,7 @@ class LoihiEmulator:
 # --- models and graphs -------------------------------------------------------------------------
 
 def model_emulator(model, fixed: bool, dt: float | None = None, engine: str | None = None,
-                   device: str | None = None, *, rule: fp.QuantizationRule | None = None,
+                   device: str | None = None, *, rule: qr.QuantizationRule | None = None,
                    input_ranges: Mapping[str, float] | None = None) -> LoihiEmulator:
     """The model's exported chip graph, mapped as for Lava (:func:`lava_program`), ready to run."""
     from hardware.loihi.lava_backend import lava_program
@@ -380,7 +381,7 @@ def emulator_runner(model, fixed: bool, dt: float | None = None, engine: str | N
 
 
 def emulate_graph(graph, inputs: Mapping[str, np.ndarray], fixed: bool = False, dt: float | None = None, *,
-                  rule: fp.QuantizationRule | None = None, input_ranges: Mapping[str, float] | None = None,
+                  rule: qr.QuantizationRule | None = None, input_ranges: Mapping[str, float] | None = None,
                   record: bool = True, record_v: bool | tuple[str, ...] = False,
                   engine: str | None = None, device: str | None = None) -> LavaResult:
     """:func:`~hardware.loihi.lava_backend.run_lava_graph` on the emulator (any NIR graph)."""

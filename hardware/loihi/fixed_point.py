@@ -1,7 +1,7 @@
-"""Loihi fixed point: THE quantisation rules, and the exact integer arithmetic of Lava's models.
+"""Loihi fixed point: the registers, the input encoding and the exact integer arithmetic of Lava's models.
 
-One module for everything that turns float parameters into Loihi registers, so that the Lava
-Lava program (:mod:`hardware.loihi.program`), a netx writer and a vectorised emulator all use the
+One module for the register sets and the arithmetic that runs on them, so that the Lava
+program (:mod:`hardware.loihi.program`), a netx writer and a vectorised emulator all use the
 same numbers. No Lava import: the integer arithmetic below is a transcription of Lava 0.10's
 ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc`` and ``AbstractPyLifModelFixed`` (and
 ``PyLifResetModelBitAcc``), checked against them by ``tests/test_lava.py``. The arithmetic
@@ -33,44 +33,14 @@ Registers (what Lava's bit-accurate models do)
   ``LIFReset`` additionally zeroes ``u`` and ``v`` before the update of every step with
   ``time_step % reset_interval == reset_offset``.
 
-The scale rule (:class:`PowerOfTwoRule`, the default)
------------------------------------------------------
-Each LIF layer gets one power-of-two scale ``S = 2^s``: integer voltage = ``S`` x float
-voltage, so the threshold, the bias and every incoming synapse group (all "terms" into the
-layer) use the same ``S`` and the layer's dynamics are preserved up to rounding:
-
-* weights: each synapse group ``j`` gets the finest mantissa that fits 8 bits,
-  ``k_j = floor(log2(127 / max|W_j|))``, ``m = round(W_j 2^k_j)`` (Lava weight ``2 m``, MIXED),
-  and the exponent that puts it on the layer's scale,
-  ``weight_exp_j = s - 6 - 1 - q_j - k_j`` (6: Loihi's activation shift; 1: the MIXED factor
-  2; ``q_j``: the fractional bits of the source, 0 for spikes, see :class:`InputEncoding`).
-  If that exponent would be below ``WEIGHT_EXP_MIN`` the mantissa is coarsened instead;
-* threshold ``vth = round(theta 2^(s-6))``; bias ``round(b 2^s) = bias_mant << bias_exp`` with
-  the smallest ``bias_exp`` (per neuron) that fits 13 bits; ``dv = round(4096 dt/tau)``,
-  ``du = 4095``;
-* ``s`` is the **largest** integer for which every register fits: ``weight_exp <= 7``,
-  ``vth <= 2^17 - 1``, bias representable, and the worst-case activation
-  ``sum_j |W_int| max|x_int| 2^weight_exp`` stays below ``2^17`` so that ``u`` (24 bit) can
-  never wrap (for a gated layer, see the mapper, the gate's inhibition is included).
-  Larger ``s`` means finer voltage, threshold and bias resolution; the weights always keep
-  their 8-bit mantissas. No ``s`` fits, or a synapse group's weights vanish (all mantissas 0)
-  at the ``s`` that fits -> :class:`FixedPointRangeError` naming the layer.
-
-Readouts (synapses into a recorder, no neuron) use the same mantissas with no activation
-shift; their integer output divided by ``2^s`` is the float readout.
-
-:class:`NirPaperRule` is the NIR paper's mapping for its 01_lif example (``w = int(256 w)``,
-``vth = int(131071 vth) >> 9``, ``dv = int(4095 dv)``, ``du = 4095``): fixed scale
-``S = 2^14``, truncation, Lava's automatic sign mode; it checks register ranges but not the
-worst-case current (nor the batch gate's). Rules are objects with the same interface, so the
-mapper takes either (or another).
+The rules that choose the registers for a float network (:class:`~hardware.loihi.quant_rules.PowerOfTwoRule`,
+the default; :class:`~hardware.loihi.quant_rules.NirPaperRule`; :class:`~hardware.loihi.quant_rules.NetxRule`)
+and the batch gate's inhibition are :mod:`hardware.loihi.quant_rules`.
 """
 from __future__ import annotations
 
 import enum
-import math
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -179,9 +149,11 @@ class InputEncoding:
 
     @property
     def max_int(self) -> int:
+        """The largest |message| the range produces (what the rules size the synapses for)."""
         return int(np.rint(self.max_abs * 2.0 ** self.frac_bits))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
+        """Floats -> integer messages; a value outside ``max_abs`` is an error, never a silent clip."""
         x = np.asarray(x, dtype=np.float64)
         if x.size and not np.all(np.isfinite(x)):
             raise FixedPointRangeError(f"{self.name}: inputs must be finite")
@@ -256,14 +228,17 @@ class QuantizedLIF:
 
     @property
     def size(self) -> int:
+        """Neurons in the process."""
         return int(self.bias_mant.size)
 
     @property
     def effective_bias(self) -> np.ndarray:
+        """``bias_mant << bias_exp``: what Lava adds to ``v`` every step."""
         return np.left_shift(self.bias_mant, self.bias_exp)
 
     @property
     def effective_vth(self) -> int:
+        """``vth << 6``: what Lava compares ``v`` against."""
         return self.vth << VTH_SHIFT
 
     def step(self, u, v, a_in):
@@ -356,6 +331,7 @@ def wrap_u(u):
 
 
 def clip_v(v):
+    """Lava's clip of ``v`` to the signed 24-bit range ``[-(2^23 - 1), 2^23 - 1]`` (v saturates, u wraps)."""
     return _namespace(v).clip(v, -UV_MAX + 1, UV_MAX - 1)
 
 
@@ -388,270 +364,11 @@ def lif_float_step(u, v, a_in, du: float, dv: float, bias, vth: float):
     return u, v, spikes
 
 
-# --- rules ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FloatTerm:
-    """One float synapse group into a layer: ``weights`` [n_out, n_in] (gain already folded),
-    from a source whose integer messages are ``x_int = x 2^frac_bits`` with ``|x_int| <= max_int``
-    (spikes: frac_bits 0, max_int 1, unsigned)."""
-
-    name: str
-    weights: np.ndarray
-    frac_bits: int = 0
-    max_int: int = 1
-    signed: bool = False  # graded (analog) messages can be negative; spikes cannot
-
-
-@dataclass(frozen=True)
-class FloatNeuron:
-    """A layer's float per-step coefficients: ``dv = 1 - decay``; ``du = 1`` for a LIF without
-    current state (else 1 - synaptic decay); ``threshold``; ``bias`` [n] (voltage per step)."""
-
-    dv: float
-    du: float
-    threshold: float
-    bias: np.ndarray
-
-
-class QuantizationRule(Protocol):
-    name: str
-
-    def input_encoding(self, name: str, max_abs: float) -> InputEncoding: ...
-
-    def layer(self, layer: str, terms: list[FloatTerm], neuron: FloatNeuron,
-              gated: bool = False) -> QuantizedLayer: ...
-
-    def readout(self, layer: str, terms: list[FloatTerm]) -> QuantizedReadout: ...
-
-
-def _best_mantissa_exp(w: np.ndarray, limit: int = MANTISSA_MAX) -> int:
-    """Largest k with max|w| 2^k <= limit (weights all zero: 0)."""
-    peak = float(np.abs(w).max(initial=0.0))
-    if peak == 0.0:
-        return 0
-    return math.floor(math.log2(limit / peak))
-
-
-def _decay_register(layer: str, what: str, d: float, factor: float = DECAY_UNITY, rounding=np.rint) -> int:
-    if not np.isfinite(d) or d < 0:
-        raise FixedPointRangeError(f"{layer}: {what} = {d} must be a finite number >= 0")
-    value = int(rounding(d * factor))
-    if value > DV_MAX:
-        raise _fail(layer, what, f"{value} (= {what} {d:.6g} x {factor:g})", 0, DV_MAX,
-                    "a decay of 0 (tau = dt) is not representable on Loihi; use tau > dt")
-    return value
-
-
-def _bias_registers(layer: str, bias_int: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Integer bias -> (mant, exp) per neuron with the smallest exp; None if it cannot fit."""
-    bias_int = np.asarray(bias_int, dtype=np.float64)
-    mant = np.zeros(bias_int.shape, np.int64)
-    exp = np.full(bias_int.shape, -1, np.int64)
-    for e in range(BIAS_EXP_MIN, BIAS_EXP_MAX + 1):
-        m = np.rint(bias_int / 2.0 ** e)
-        fits = (exp < 0) & (m >= BIAS_MANT_MIN) & (m <= BIAS_MANT_MAX)
-        mant[fits], exp[fits] = m[fits].astype(np.int64), e
-    if np.any(exp < 0):
-        return None
-    return mant, exp
-
-
-def _activation_bounds(synapses: list[QuantizedSynapses], terms: list[FloatTerm]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron worst-case positive and negative a_in (a_in units)."""
-    pos = neg = 0
-    for syn, term in zip(synapses, terms):
-        w = syn.weights.astype(np.float64) * term.max_int
-        if term.signed:
-            p = n = np.abs(w).sum(1)
-        else:
-            p, n = np.clip(w, 0, None).sum(1), -np.clip(w, None, 0).sum(1)
-        if syn.weight_exp >= 0:
-            p, n = p * 2 ** syn.weight_exp, n * 2 ** syn.weight_exp
-        else:  # floor of the shifted sum: at most ceil(|sum| / 2^-exp) in magnitude
-            p, n = np.ceil(p / 2 ** -syn.weight_exp), np.ceil(n / 2 ** -syn.weight_exp)
-        pos, neg = pos + p, neg + n
-    return np.asarray(pos, np.float64), np.asarray(neg, np.float64)
-
-
 def u_bound(activation: np.ndarray, du: int) -> np.ndarray:
     """Largest |u| reached by a constant activation (a_in units) with decay register ``du``:
     ``u`` keeps ``(4096 - du - 1) / 4096`` of itself, so its fixed point is a 64 * 4096/(du+1)."""
     return np.asarray(activation, np.float64) * (1 << ACT_SHIFT) * DECAY_UNITY / (du + DS_OFFSET)
 
-
-@dataclass(frozen=True)
-class PowerOfTwoRule:
-    """The default rule (module docstring): per layer, the largest power-of-two scale for which
-    the threshold, bias, weight exponents and the worst-case activation all fit.
-
-    ``input_bits``: width of graded input messages; an analog input with range ``max_abs`` gets
-    ``frac_bits = input_bits - 1 - ceil(log2(max_abs))``.
-    """
-
-    name: str = "power-of-two"
-    input_bits: int = 12
-    mixed_sign: SignMode = field(default=SignMode.MIXED, repr=False)
-
-    def input_encoding(self, name: str, max_abs: float) -> InputEncoding:
-        if not (np.isfinite(max_abs) and max_abs > 0):
-            raise FixedPointRangeError(f"{name}: input range max_abs must be positive, got {max_abs}")
-        frac = self.input_bits - 1 - math.ceil(math.log2(max_abs))
-        while frac > -32 and np.rint(max_abs * 2.0 ** frac) > 2 ** (self.input_bits - 1) - 1:
-            frac -= 1
-        return InputEncoding(name, frac_bits=frac, bits=self.input_bits, max_abs=float(max_abs))
-
-    def _synapses(self, layer: str, terms: list[FloatTerm], s: int, shift: int) -> list[QuantizedSynapses] | None:
-        out = []
-        for term in terms:
-            w = np.asarray(term.weights, np.float64)
-            k = _best_mantissa_exp(w)
-            e = s - shift - 1 - term.frac_bits - k
-            if e > WEIGHT_EXP_MAX:
-                return None
-            if e < WEIGHT_EXP_MIN:
-                e = WEIGHT_EXP_MIN
-                k = s - shift - 1 - term.frac_bits - e
-            m = np.rint(w * 2.0 ** k).astype(np.int64)
-            out.append(QuantizedSynapses(f"{layer}<-{term.name}", 2 * m, weight_exp=int(e),
-                                         sign_mode=SignMode.MIXED))
-        return out
-
-    def _search_top(self, terms: list[FloatTerm], shift: int) -> int:
-        tops = [_best_mantissa_exp(np.asarray(t.weights)) + 1 + t.frac_bits + shift + WEIGHT_EXP_MAX
-                for t in terms]
-        return min(tops) if tops else 40
-
-    def layer(self, layer: str, terms: list[FloatTerm], neuron: FloatNeuron, gated: bool = False) -> QuantizedLayer:
-        dv = _decay_register(layer, "dv", neuron.dv)
-        du = DU_MAX if neuron.du == 1.0 else _decay_register(layer, "du", neuron.du)
-        theta = float(neuron.threshold)
-        if not np.isfinite(theta) or theta < 0:
-            raise FixedPointRangeError(f"{layer}: threshold {theta} must be finite and >= 0 for Loihi's unsigned vth")
-        bias = np.asarray(neuron.bias, np.float64)
-        top = self._search_top(terms, ACT_SHIFT)
-        reason = "no scale tried"
-        for s in range(top, top - 80, -1):
-            synapses = self._synapses(layer, terms, s, ACT_SHIFT)
-            if synapses is None:
-                reason = "a weight exponent above 7"
-                continue
-            vth = int(np.rint(theta * 2.0 ** (s - VTH_SHIFT)))
-            if vth > VTH_MAX:
-                reason = f"threshold {theta} -> vth {vth} > {VTH_MAX}"
-                continue
-            regs = _bias_registers(layer, bias * 2.0 ** s)
-            if regs is None:
-                reason = f"bias up to {np.abs(bias).max():.6g} does not fit 13 bits << 7"
-                continue
-            pos, neg = _activation_bounds(synapses, terms)
-            worst_u = u_bound(np.maximum(pos, neg), du).max(initial=0.0)
-            if worst_u >= UV_MAX:
-                reason = f"worst-case current {worst_u:.0f} would wrap the 24-bit u"
-                continue
-            if gated:
-                need = gate_activation(pos, np.left_shift(regs[0], regs[1]), du)
-                if float(need.max(initial=0.0)) > 256 * 2 ** WEIGHT_EXP_MAX:
-                    reason = "the gate's inhibition needs a weight exponent above 7"
-                    continue
-                w, e = _gate_weights(layer, need)
-                if u_bound(neg - w[:, 0] * 2.0 ** e, du).max(initial=0.0) >= UV_MAX:
-                    reason = "worst-case current plus the gate's inhibition would wrap the 24-bit u"
-                    continue
-            for term, syn in zip(terms, synapses):
-                if np.any(np.asarray(term.weights)) and not np.any(syn.weights):
-                    raise FixedPointRangeError(
-                        f"{layer}: the weights from {term.name} (max |w| = {np.abs(term.weights).max():.3g}) "
-                        f"vanish at 2^{s}, the largest scale that fits the threshold {theta:.6g}, the bias and "
-                        f"the 24-bit state: their ratio exceeds Loihi's 8-bit weights x weight exponent range")
-            if theta > 0 and vth == 0:
-                raise FixedPointRangeError(
-                    f"{layer}: threshold {theta} rounds to vth 0 at the largest usable scale 2^{s} "
-                    f"(limited by the weights' range); the layer cannot be quantised")
-            lif = QuantizedLIF(layer, du=du, dv=dv, vth=vth, bias_mant=regs[0], bias_exp=regs[1])
-            return QuantizedLayer(layer, s, lif, tuple(synapses), pos, neg)
-        raise FixedPointRangeError(f"{layer}: no power-of-two scale fits Loihi's registers (last "
-                                   f"constraint hit: {reason})")
-
-    def readout(self, layer: str, terms: list[FloatTerm]) -> QuantizedReadout:
-        top = max((_best_mantissa_exp(np.asarray(t.weights)) + 1 + t.frac_bits for t in terms), default=0)
-        for s in range(top, top - 80, -1):
-            synapses = self._synapses(layer, terms, s, 0)
-            if synapses is None:
-                continue
-            pos, neg = _activation_bounds(synapses, terms)
-            if max(pos.max(initial=0.0), neg.max(initial=0.0)) <= GRADED_MAX:
-                return QuantizedReadout(layer, s, tuple(synapses))
-        raise FixedPointRangeError(f"{layer}: no scale keeps the readout's worst-case sum within 24 bits")
-
-
-@dataclass(frozen=True)
-class NirPaperRule:
-    """The NIR paper's fixed-point mapping of its 01_lif example (Pedersen et al. 2024):
-    ``w = int(w 256)`` (Lava's automatic sign mode, weight_exp 0), ``vth = int(vth 131071) >> 9``,
-    ``dv = int(dv 4095)``, ``du = 4095``; bias ``int(b 2^14)`` (the scale 256 x 2^6 implied by
-    the weights). Inputs are used as integers (spike trains). ``int`` truncates toward zero.
-    """
-
-    name: str = "nir-paper"
-    weight_scale: float = 256.0
-
-    def input_encoding(self, name: str, max_abs: float) -> InputEncoding:
-        return InputEncoding(name, frac_bits=0, bits=16, max_abs=max(float(max_abs), 1.0))
-
-    def _synapses(self, layer: str, terms: list[FloatTerm]) -> list[QuantizedSynapses]:
-        out = []
-        for term in terms:
-            if term.frac_bits != 0:
-                raise FixedPointRangeError(f"{layer}: the NIR-paper rule takes integer inputs only")
-            w = np.trunc(np.asarray(term.weights, np.float64) * self.weight_scale).astype(np.int64)
-            mode = determine_sign_mode(w)
-            out.append(QuantizedSynapses(f"{layer}<-{term.name}", lava_weights(w, mode), 0, mode))
-        return out
-
-    def layer(self, layer: str, terms: list[FloatTerm], neuron: FloatNeuron, gated: bool = False) -> QuantizedLayer:
-        dv = _decay_register(layer, "dv", neuron.dv, factor=4095, rounding=np.trunc)
-        du = DU_MAX if neuron.du == 1.0 else _decay_register(layer, "du", neuron.du, factor=4095, rounding=np.trunc)
-        vth = int(np.trunc(float(neuron.threshold) * VTH_MAX)) >> 9
-        s = round(math.log2(self.weight_scale)) + ACT_SHIFT
-        regs = _bias_registers(layer, np.trunc(np.asarray(neuron.bias, np.float64) * 2.0 ** s))
-        if regs is None:
-            raise FixedPointRangeError(f"{layer}: bias does not fit 13 bits << 7 at scale 2^{s}")
-        synapses = self._synapses(layer, terms)
-        pos, neg = _activation_bounds(synapses, terms)
-        lif = QuantizedLIF(layer, du=du, dv=dv, vth=vth, bias_mant=regs[0], bias_exp=regs[1])
-        return QuantizedLayer(layer, s, lif, tuple(synapses), pos, neg)
-
-    def readout(self, layer: str, terms: list[FloatTerm]) -> QuantizedReadout:
-        return QuantizedReadout(layer, round(math.log2(self.weight_scale)), tuple(self._synapses(layer, terms)))
-
-
-# --- the batch gate (see hardware.loihi.network: silences a layer between concatenated samples) ---------
-
-def gate_activation(activation_pos: np.ndarray, effective_bias: np.ndarray, du: int = DU_MAX) -> np.ndarray:
-    """Inhibition (a_in units, positive number) that keeps a layer below threshold whatever its
-    other inputs do: more than the worst-case excitatory current plus the bias."""
-    steady = np.ceil(np.asarray(activation_pos, np.float64) * DECAY_UNITY / (du + DS_OFFSET))
-    bias_part = np.ceil(np.clip(np.asarray(effective_bias, np.float64), 0, None) / (1 << ACT_SHIFT))
-    return steady + bias_part + 1
-
-
-def _gate_weights(layer: str, need: np.ndarray) -> tuple[np.ndarray, int]:
-    """MIXED weights (even, >= -256) and exponent whose product is at least ``need``."""
-    peak = float(np.max(need, initial=1.0))
-    e = math.ceil(math.log2(peak / 256.0)) if peak > 256 else 0
-    if e > WEIGHT_EXP_MAX:
-        raise _fail(layer, "gate weight exponent", e, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX)
-    w = -2 * np.ceil(np.asarray(need, np.float64) / 2.0 ** (e + 1)).astype(np.int64)
-    return w.reshape(-1, 1), e
-
-
-def gate_synapses(layer: QuantizedLayer) -> QuantizedSynapses:
-    """One Dense from the gate neuron to every neuron of ``layer``: inhibition >= what
-    :func:`gate_activation` requires (the rule checked it cannot wrap the 24-bit current)."""
-    need = gate_activation(layer.activation_pos, layer.lif.effective_bias, layer.lif.du)
-    w, e = _gate_weights(layer.layer, need)
-    return QuantizedSynapses(f"{layer.layer}<-gate", w, weight_exp=e, sign_mode=SignMode.MIXED)
 
 
 __all__ = [
@@ -659,12 +376,7 @@ __all__ = [
     "DELAY_MAX",
     "EXACT_ACTIVATION_LIMIT",
     "INT32_LIMIT",
-    "FloatNeuron",
-    "FloatTerm",
     "InputEncoding",
-    "NirPaperRule",
-    "PowerOfTwoRule",
-    "QuantizationRule",
     "QuantizedLIF",
     "QuantizedLayer",
     "QuantizedReadout",
@@ -674,8 +386,6 @@ __all__ = [
     "decay_toward_zero",
     "dense_accumulate",
     "determine_sign_mode",
-    "gate_activation",
-    "gate_synapses",
     "lava_weights",
     "lif_fixed_step",
     "lif_float_step",

@@ -6,7 +6,7 @@ every NIR LIF node [B, T, ...], batch first. The whole batch runs in ONE Lava ru
 concatenated in time, per-layer resets; see :mod:`hardware.loihi.network`), under the
 watchdog. ``lava`` is float (``floating_pt``) and must agree with the reference simulator
 spike for spike; ``lava-fixed`` is bit-accurate Loihi fixed point (``fixed_pt``) with the
-:class:`~hardware.loihi.fixed_point.PowerOfTwoRule` and the documented input ranges
+:class:`~hardware.loihi.quant_rules.PowerOfTwoRule` and the documented input ranges
 :data:`TAAF_INPUT_RANGES`.
 
 ``run_lava_graph`` runs any NIR graph (``[T, B, ...]`` inputs, like the reference simulator).
@@ -21,7 +21,7 @@ import numpy as np
 
 from export.nir_export import model_to_nir, spiking_layers
 from hardware.backends import READOUT_NAMES, ChipRun, time_major_inputs
-from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 from hardware.isolation import DEFAULT_TIMEOUT_S
 from hardware.loihi.lava_runtime import run_graph
 from hardware.loihi.program import LavaProgram, LavaResult, map_graph
@@ -35,7 +35,7 @@ TAAF_INPUT_RANGES = {"audio_input": 16.0, "visual_input": 1.0}
 
 
 def lava_program(model: AVSpikingNet, fixed: bool, dt: float = DEFAULT_DT,
-                 rule: fp.QuantizationRule | None = None,
+                 rule: qr.QuantizationRule | None = None,
                  input_ranges: Mapping[str, float] | None = None) -> LavaProgram:
     """The model's exported NIR graph mapped to Lava parameters (reuse it across batches)."""
     graph = model_to_nir(model, dt)
@@ -84,7 +84,7 @@ def default_input_ranges(inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
 
 
 def run_lava_graph(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], fixed: bool = False,
-                   dt: float | None = None, *, rule: fp.QuantizationRule | None = None,
+                   dt: float | None = None, *, rule: qr.QuantizationRule | None = None,
                    input_ranges: Mapping[str, float] | None = None, record: bool = True,
                    record_v: bool | tuple[str, ...] = False,
                    timeout: float = DEFAULT_TIMEOUT_S) -> LavaResult:

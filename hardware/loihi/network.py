@@ -15,6 +15,7 @@ import numpy as np
 from hardware.errors import FixedPointRangeError, LavaMappingError
 from hardware.ir.layout import BatchLayout, stack_inputs
 from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 from hardware.loihi.program import LavaProgram, LayerParams, SynapseParams
 
 GATE = "__gate__"
@@ -88,7 +89,7 @@ def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
         for name in chip.gated:
             delay = chip.neurons[name].latency - 1
             if program.fixed:
-                syn = fp.gate_synapses(program.quantized[name])
+                syn = qr.gate_synapses(program.quantized[name])
                 w, e, mode = syn.weights, syn.weight_exp, int(syn.sign_mode)
             else:
                 w, e, mode = _float_gate(program, name, max_abs).reshape(-1, 1), 0, 1

@@ -13,6 +13,7 @@ from hardware.ir.graph import ChipGraph
 from hardware.ir.layout import BatchLayout
 from hardware.ir.lower import lower_graph
 from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 
 
 @dataclass(frozen=True)
@@ -108,14 +109,14 @@ def _term_source_info(lowered: ChipGraph, src: str, encodings: Mapping[str, fp.I
 
 
 def map_graph(graph: nir.NIRGraph, dt: float | None = None, fixed: bool = False,
-              rule: fp.QuantizationRule | None = None,
+              rule: qr.QuantizationRule | None = None,
               input_ranges: Mapping[str, float] | None = None) -> LavaProgram:
     """The graph as Lava parameters. Fixed point needs ``input_ranges`` (max |x| per Input,
     the documented encoding range); float ignores it."""
     lowered = graph if isinstance(graph, ChipGraph) else lower_graph(graph, dt)
     if not fixed:
         return _float_program(lowered)
-    rule = rule or fp.PowerOfTwoRule()
+    rule = rule or qr.PowerOfTwoRule()
     ranges = dict(input_ranges or {})
     missing = [n for n in lowered.inputs if n not in ranges]
     if missing:
@@ -153,8 +154,8 @@ def _fixed_program(lowered: ChipGraph, rule, encodings) -> LavaProgram:
         for t in layer.terms:
             graded, frac, max_int = _term_source_info(lowered, t.source, encodings)
             m = np.diag(np.ones(layer.size)) if t.matrix is None else t.matrix
-            terms.append(fp.FloatTerm(t.source, layer.gain[:, None] * m, frac, max_int, signed=graded))
-        q = rule.layer(name, terms, fp.FloatNeuron(layer.dv, layer.du, layer.threshold, layer.bias),
+            terms.append(qr.FloatTerm(t.source, layer.gain[:, None] * m, frac, max_int, signed=graded))
+        q = rule.layer(name, terms, qr.FloatNeuron(layer.dv, layer.du, layer.threshold, layer.bias),
                        gated=name in lowered.gated)
         quantized[name] = q
         lif = q.lif
@@ -175,7 +176,7 @@ def _fixed_program(lowered: ChipGraph, rule, encodings) -> LavaProgram:
         for t in r.terms:
             graded, frac, max_int = _term_source_info(lowered, t.source, encodings)
             m = np.eye(size) if t.matrix is None else t.matrix
-            terms.append(fp.FloatTerm(t.source, m, frac, max_int, signed=graded))
+            terms.append(qr.FloatTerm(t.source, m, frac, max_int, signed=graded))
         q = rule.readout(name, terms)
         readouts[name] = ReadoutParams(name, size, r.latency, r.bias, 2.0 ** -q.scale_exp, None)
         for t, syn in zip(r.terms, q.synapses):

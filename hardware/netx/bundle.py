@@ -22,7 +22,7 @@ import numpy as np
 
 from hardware.errors import LavaMappingError
 from hardware.ir import ChipGraph, lower_graph
-from hardware.loihi import fixed_point as fp
+from hardware.loihi import quant_rules as qr
 from hardware.loihi.program import LavaProgram, SynapseParams, map_graph
 from hardware.loihi.quant_rules import NetxRule
 from hardware.netx.format import GRADED_MESSAGE_BITS, NETX_BIAS_EXP, NetxFormatError, NetxLayer, cuba_neuron, write_net
@@ -275,7 +275,7 @@ def part_layers(program: LavaProgram, part: NetxPart) -> list[NetxLayer]:
 
 
 def netx_program(graph, dt: float | None = None, input_ranges: Mapping[str, float] | None = None,
-                 rule: fp.QuantizationRule | None = None) -> LavaProgram:
+                 rule: qr.QuantizationRule | None = None) -> LavaProgram:
     """The graph mapped to fixed point with :class:`NetxRule` (a NIR graph or a ChipGraph)."""
     lowered = graph if isinstance(graph, ChipGraph) else lower_graph(graph, dt)
     ranges = dict(input_ranges or {})
