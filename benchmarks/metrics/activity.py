@@ -2,8 +2,9 @@
 
 Keys are NIR node names: ``audio_input``, ``visual_input`` (the image, presented at every
 step) and one key per LIF population (its spikes). The same mapping comes from the PyTorch
-model (:func:`activity_from_torch`) and from any backend's :class:`~hardware.backends.ChipRun`
-(:func:`activity_from_run`), which is what makes their counts comparable by construction.
+model (:func:`activity_from_torch`), from any backend's :class:`~hardware.backends.ChipRun`
+(:func:`activity_from_run`) and, for any NIR graph, from a simulator's recorded states
+(:func:`activity_from_graph`), which is what makes their counts comparable by construction.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 
 from export.nir_export import spiking_layers
 from hardware.backends import ChipRun
+from hardware.ir.graph import ChipGraph
 from taaf.model.network import AVSpikingNet, ChipOutput
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -109,3 +111,34 @@ def activity_from_run(run: ChipRun, audio: ArrayLike, image: ArrayLike) -> Activ
     if not run.spikes:
         raise ValueError("the ChipRun holds no spikes: run the backend with spike recording")
     return Activity({**input_activity(audio, image), **{k: torch.as_tensor(v) for k, v in run.spikes.items()}})
+
+
+def activity_from_graph(chip: ChipGraph, inputs: Mapping[str, np.ndarray],
+                        states: Mapping[str, Mapping[str, np.ndarray]]) -> Activity:
+    """Any NIR graph's activity from what its simulator was given and recorded: ``inputs[name]``
+    ``[T, B, ...]`` and ``states[layer]['spikes']`` ``[T, B, ...]`` (the reference simulator's
+    ``run(inputs, record=True).states``; Lava and emulator results have the same structure),
+    as batch-first arrays keyed by node name, shaped like the chip IR's Inputs and layers."""
+    arrays: dict[str, torch.Tensor] = {}
+    shapes = {**chip.inputs, **{n: layer.shape for n, layer in chip.neurons.items()}}
+    for name, shape in shapes.items():
+        if name in chip.inputs:
+            if name not in inputs:
+                raise KeyError(f"no input {name!r} (have {sorted(inputs)})")
+            x = np.asarray(inputs[name])
+        else:
+            if name not in states or "spikes" not in states[name]:
+                raise KeyError(f"no recorded spikes of layer {name!r}: run the simulator with record=True")
+            x = np.asarray(states[name]["spikes"])
+        arrays[name] = torch.as_tensor(np.swapaxes(_time_major(name, x, shape), 0, 1))
+    return Activity(arrays)
+
+
+def _time_major(name: str, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` as ``[T, B, *shape]``; an unbatched ``[T, *shape]`` gets a batch of one."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if x.shape[1:] == tuple(shape) or (x.ndim == 2 and x.shape[1] == size):
+        return x.reshape(x.shape[0], 1, *shape)
+    if x.ndim < 2 or int(np.prod(x.shape[2:], dtype=np.int64)) != size:
+        raise ValueError(f"{name!r}: expected [T, B, *{shape}], got {x.shape}")
+    return x.reshape(x.shape[0], x.shape[1], *shape)

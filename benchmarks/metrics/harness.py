@@ -2,21 +2,27 @@
 
     counts = count_torch(model, audio, image)               # the PyTorch model
     counts = count_run(model, run_reference(model, a, i), a, i)   # any backend's ChipRun
+    counts = count_graph(lower_graph(g), inputs, ReferenceSimulator(g).run(inputs, record=True).states)
 
-Both go through :class:`Counter` on an :class:`~benchmarks.metrics.activity.Activity`, so the
-two agree exactly whenever the spikes do. All per-inference numbers are per sample, summed
+All go through :class:`Counter` on an :class:`~benchmarks.metrics.activity.Activity`, so the
+counts agree exactly whenever the spikes do. All per-inference numbers are per sample, summed
 over the T steps; totals are kept as integers so sums over layers stay exact.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
-from benchmarks.metrics.activity import Activity, ArrayLike, activity_from_run, activity_from_torch
+import numpy as np
+
+from benchmarks.metrics.activity import (Activity, ArrayLike, activity_from_graph, activity_from_run,
+                                         activity_from_torch)
 from benchmarks.metrics.memory import MemoryFootprint, memory_footprint
 from benchmarks.metrics.neurons import Firing, FiringCounts, MembraneUpdates, UpdateCounts
 from benchmarks.metrics.synops import GroupCounts, SynapticOperations
-from benchmarks.metrics.topology import HostHead, Topology, taaf_topology
+from benchmarks.metrics.topology import HostHead, Topology, chip_topology, taaf_topology
 from hardware.backends import ChipRun
+from hardware.ir.graph import ChipGraph
 from taaf.model.network import AVSpikingNet
 
 
@@ -30,16 +36,20 @@ class HostCounts:
     exps: int
 
     def as_dict(self) -> dict:
+        """The counts as a JSON-able dict for reports."""
         return {"macs": self.macs, "exps": self.exps}
 
 
 def host_counts(host: HostHead, steps: int) -> HostCounts:
+    """The host head's dense arithmetic over ``steps`` (it has no weights, so no activity is needed)."""
     t, m, c = steps, host.n_modalities, host.n_classes
     return HostCounts(macs=t * m * c + t * c, exps=t * m + t if host.fusion == "taaf" else 0)
 
 
 @dataclass(frozen=True)
 class NetworkCounts:
+    """One counted run: per-group, per-population and memory counts, totalled over a batch."""
+
     samples: int
     steps: int
     groups: tuple[GroupCounts, ...]
@@ -49,9 +59,11 @@ class NetworkCounts:
     host: HostCounts | None = None
 
     def group(self, name: str) -> GroupCounts:
+        """The counts of the synapse group ``name`` (KeyError listing the names otherwise)."""
         return _find(self.groups, "name", name)
 
     def population(self, name: str) -> tuple[FiringCounts, UpdateCounts]:
+        """Firing and update counts of the population ``name``."""
         return _find(self.firing, "population", name), _find(self.updates, "population", name)
 
     def _per_sample(self, total: int) -> float:
@@ -69,22 +81,27 @@ class NetworkCounts:
 
     @property
     def synops(self) -> float:
+        """Chip synaptic operations per inference (ACs + MACs), what energy tables charge."""
         return self.effective_acs + self.effective_macs
 
     @property
     def dense_ops(self) -> float:
+        """NeuroBench ``Dense`` per inference: every wired input and weight counted."""
         return self._per_sample(sum(g.dense_total for g in self.groups))
 
     @property
     def host_macs(self) -> int:
+        """Host-head MACs per inference (0 without a host head)."""
         return 0 if self.host is None else self.host.macs
 
     @property
     def neuron_updates(self) -> float:
+        """Neurons x steps per inference: what a time-stepped chip services."""
         return self._per_sample(sum(u.neuron_updates_total for u in self.updates))
 
     @property
     def membrane_updates(self) -> float:
+        """NeuroBench membrane updates per inference."""
         return self._per_sample(sum(u.membrane_updates_total for u in self.updates))
 
     @property
@@ -95,6 +112,7 @@ class NetworkCounts:
         return (slots - spikes) / slots
 
     def as_dict(self) -> dict:
+        """Totals, per-group and per-population counts and memory as a JSON-able dict for reports."""
         return {
             "samples": self.samples, "steps": self.steps,
             "effective_acs": self.effective_acs, "effective_macs": self.effective_macs,
@@ -129,12 +147,21 @@ class Counter:
 
 
 def count_torch(model: AVSpikingNet, audio: ArrayLike, image: ArrayLike) -> NetworkCounts:
+    """Counts of the PyTorch model's own spikes, on the chip its NIR export lowers to."""
     return Counter(taaf_topology(model))(activity_from_torch(model, audio, image))
 
 
 def count_run(model: AVSpikingNet, run: ChipRun, audio: ArrayLike, image: ArrayLike) -> NetworkCounts:
     """Counts of a backend's run; ``model`` supplies the weights (the run only has spikes)."""
     return Counter(taaf_topology(model))(activity_from_run(run, audio, image))
+
+
+def count_graph(chip: ChipGraph, inputs: Mapping[str, np.ndarray],
+                states: Mapping[str, Mapping[str, np.ndarray]]) -> NetworkCounts:
+    """Counts of any NIR graph's run (no host head): its chip IR supplies the weights, the
+    simulator's ``[T, B, ...]`` inputs and recorded spikes the activity
+    (:func:`~benchmarks.metrics.activity.activity_from_graph`)."""
+    return Counter(chip_topology(chip))(activity_from_graph(chip, inputs, states))
 
 
 def _find(items: tuple, attr: str, name: str):

@@ -2,22 +2,26 @@
 
 A *synapse group* is one weight tensor between one activity array (its ``source``) and one
 target (a LIF population or a readout). It is the unit NeuroBench counts (one ``nn.Linear`` /
-``nn.Conv2d``) and the unit a chip stores (one connection process). Fan-in fusion is two groups
-with the same target; the time warp is one group per used delay tap (see
-:func:`taaf_topology`). Keeping the topology separate from the activity is what lets the torch
+``nn.Conv2d``) and the unit a chip stores (one connection process): one term of the chip IR
+(:func:`chip_topology`, for any NIR graph; :func:`taaf_topology` is that of the TAAF export).
+Fan-in fusion is two groups with the same target; the time warp is one group per used delay
+tap (``<node>@tap<s>``, NIR Delay + Scale, i.e. Loihi 2 synaptic delays). Keeping the topology separate from the activity is what lets the torch
 model and every hardware backend share one counting implementation: only the activity differs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from export.nir_export import encoder_outputs, spiking_layers
+from export.nir_export import model_to_nir
+from hardware.ir.graph import ChipGraph, NeuronLayer, Readout, Term
+from hardware.ir.lower import lower_graph
 from taaf.config import MODALITIES
+from taaf.dynamics import DEFAULT_DT
 from taaf.model.network import AVSpikingNet
-from taaf.model.timewarp import TimeWarp
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +55,7 @@ class SynapseGroup:
 
     @property
     def is_conv(self) -> bool:
+        """Whether the weight is a conv kernel (counted at valid positions) rather than a matrix."""
         return self.weight.dim() == 4
 
     @classmethod
@@ -79,6 +84,7 @@ class Population:
 
     @property
     def neurons(self) -> int:
+        """Number of neurons (the product of ``shape``): the unit of firing rates and updates."""
         n = 1
         for s in self.shape:
             n *= s
@@ -96,6 +102,8 @@ class HostHead:
 
 @dataclass(frozen=True)
 class Topology:
+    """Everything a counter counts over, independent of any activity: groups, populations, host."""
+
     groups: tuple[SynapseGroup, ...]
     populations: tuple[Population, ...]
     host: HostHead | None = None
@@ -107,71 +115,95 @@ class Topology:
             raise ValueError(f"duplicate topology names: {sorted(dup)}")
 
     def into(self, target: str) -> tuple[SynapseGroup, ...]:
+        """The groups driving ``target`` (fan-in): what membrane updates need to know reached it."""
         return tuple(g for g in self.groups if g.target == target)
 
 
-def taaf_topology(model: AVSpikingNet) -> Topology:
-    """The chip of ``model`` as the exporter writes it (same node names), plus the host head.
+def chip_topology(chip: ChipGraph, host: HostHead | None = None) -> Topology:
+    """What the counters count over for any NIR graph, read from its chip IR.
 
-    Time warp: ``x~[t] = sum_s w_s * x[t - s]`` feeding ``W``. On a chip each used tap s is its
-    own synapse group ``W diag(w_s)`` with synaptic delay s (NIR Delay + Scale; Loihi 2 synaptic
-    delays), named ``<group>@tap<s>``. An identity warp (all delays 0, the untrained state) is
-    one plain group named like the NIR node, exactly what the exporter writes.
+    One synapse group per :class:`~hardware.ir.graph.Term` of every neuron layer and every
+    non-direct readout, named like the term (the NIR node owning the weights; a time warp's
+    taps are ``<node>@tap<d>``, each with its own delay); a convolution term is a conv group
+    (NeuroBench's valid-position dense counts), every other term a Linear group with its exact
+    matrix. One population per neuron layer. Groups and populations are listed layers first, then
+    readouts, branch by branch (reached from one Input, by Input name and depth, then merging).
     """
-    enc_a, enc_v, cfg = model.audio_encoder, model.visual_encoder, model.config
+    order = _branch_order(chip)
     groups: list[SynapseGroup] = []
-    for i, syn in enumerate(enc_a.synapses):
-        src = "audio_input" if i == 0 else f"audio_lif{i - 1}"
-        groups.append(SynapseGroup.from_module(f"audio_fc{i}", syn, src, f"audio_lif{i}", binary_input=i > 0))
-    for i, conv in enumerate(enc_v.convs):
-        src = "visual_input" if i == 0 else f"visual_lif{i - 1}"
-        groups.append(SynapseGroup.from_module(f"visual_conv{i}", conv, src, f"visual_lif{i}", binary_input=i > 0))
-    n_conv = len(enc_v.convs)
-    groups.append(SynapseGroup.from_module("visual_fc", enc_v.fc, f"visual_lif{n_conv - 1}", f"visual_lif{n_conv}"))
-
-    sources = encoder_outputs(model)
-    warps = {"audio": model.audio_warp, "visual": model.visual_warp}
-    for m in MODALITIES:
-        readout = model.audio_evidence if m == "audio" else model.visual_evidence
-        groups += _tapped(f"readout_{m}", readout, sources[m], f"z_{m}", warps[m])
-        if model.fusion is not None:
-            syn = model.fusion.audio_synapses if m == "audio" else model.fusion.visual_synapses
-            groups += _tapped(f"fusion_{m}_synapses", syn, sources[m], "fusion_lif", warps[m])
-    if model.fusion is not None:
-        groups.append(SynapseGroup.from_module("readout_modality", model.fusion.modality_score,
-                                               "fusion_lif", "modality_scores"))
-        groups.append(SynapseGroup.from_module("readout_temporal", model.fusion.temporal_score,
-                                               "fusion_lif", "temporal_scores"))
-
-    shapes = _population_shapes(model)
-    layers = [*enc_a.neurons, *enc_v.neurons] + ([model.fusion.neurons] if model.fusion is not None else [])
-    pops = tuple(Population(name, shapes[name], layer.beta)
-                 for name, layer in zip(spiking_layers(model).values(), layers))
-    return Topology(tuple(groups), pops, HostHead(cfg.fusion, cfg.n_classes))
+    for target in order:
+        item = chip.neurons.get(target) or chip.readouts[target]
+        if isinstance(item, Readout) and item.direct is not None:
+            continue  # recorded as it is: no synapses
+        gain = item.gain if isinstance(item, NeuronLayer) else np.ones(item.size)
+        residual = _unattributed_bias(item.bias, gain, item.terms, item.size)
+        for i, t in enumerate(item.terms):
+            bias = t.bias if i > 0 or residual is None else (residual if t.bias is None else t.bias + residual)
+            groups.append(_group(chip, target, item.shape, t, bias))
+    pops = tuple(Population(n, chip.neurons[n].shape, 1.0 - chip.neurons[n].dv) for n in order if n in chip.neurons)
+    return Topology(tuple(groups), pops, host)
 
 
-def _tapped(name: str, linear: nn.Linear, source: str, target: str, warp: TimeWarp | None) -> list[SynapseGroup]:
-    base = SynapseGroup.from_module(name, linear, source, target)
-    if warp is None:
-        return [base]
-    taps = warp.taps().detach().float()  # [S, F]
-    used = [s for s in range(taps.shape[0]) if bool(torch.any(taps[s] != 0))]
-    if used == [0] and bool(torch.all(taps[0] == 1)):
-        return [base]
-    return [SynapseGroup(f"{name}@tap{s}", source, target, base.weight * taps[s][None, :],
-                         base.bias if k == 0 else None, True, s, inputs=taps[s] != 0)
-            for k, s in enumerate(used)]
+def taaf_topology(model: AVSpikingNet) -> Topology:
+    """The chip of ``model`` exactly as its NIR export lowers (:func:`chip_topology` of
+    ``lower_graph(model_to_nir(model))``), plus the host head: the PyTorch model and every
+    backend are counted on the weights the chip holds, under the exporter's node names."""
+    chip = lower_graph(model_to_nir(model, DEFAULT_DT), DEFAULT_DT)
+    return chip_topology(chip, HostHead(model.config.fusion, model.config.n_classes))
 
 
-def _population_shapes(model: AVSpikingNet) -> dict[str, tuple[int, ...]]:
-    cfg = model.config
-    shapes = {f"audio_lif{i}": (h,) for i, h in enumerate(cfg.audio.hidden)}
-    _, h, w = cfg.visual.in_shape
-    k, pad = cfg.visual.kernel_size, cfg.visual.kernel_size // 2
-    for i, (c, s) in enumerate(zip(cfg.visual.channels, cfg.visual.strides)):
-        h, w = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
-        shapes[f"visual_lif{i}"] = (c, h, w)
-    shapes[f"visual_lif{len(cfg.visual.channels)}"] = (cfg.visual.hidden,)
-    if model.fusion is not None:
-        shapes["fusion_lif"] = (cfg.fused_hidden,)
-    return shapes
+def _branch_order(chip: ChipGraph) -> list[str]:
+    """Neuron layers, then readouts, each sorted by (how many Inputs reach them, which, latency):
+    a topological order of the feed-forward edges that keeps each Input's branch together."""
+    deps: dict[str, frozenset[str]] = {n: frozenset((n,)) for n in chip.inputs}
+    for n in (*chip.neurons, *chip.readouts):  # neurons are in evaluation order
+        deps[n] = frozenset().union(*(deps[t.source] for t in chip.terms_into(n) if t.source in deps))
+    index = {n: i for i, n in enumerate((*chip.neurons, *chip.readouts))}
+    return sorted(index, key=lambda n: (n in chip.readouts, len(deps[n]), sorted(deps[n]), chip.latency(n), n))
+
+
+def _unattributed_bias(bias: np.ndarray, gain: np.ndarray, terms: tuple[Term, ...], n: int) -> np.ndarray | None:
+    """The part of a layer's constant input no term's node accounts for (a neuron's own leak
+    ``v_leak dt/tau``), in term units (divided by the gain); None when there is none."""
+    attributed = np.zeros(n)
+    for t in terms:
+        if t.bias is not None:
+            attributed = attributed + t.bias
+    expected = gain * attributed
+    rest = np.where(np.isclose(bias, expected, rtol=1e-9, atol=1e-12), 0.0, bias - expected)
+    if not np.any(rest):
+        return None
+    return np.divide(rest, gain, out=rest.copy(), where=gain != 0)
+
+
+def _group(chip: ChipGraph, target: str, shape: tuple[int, ...], t: Term, bias: np.ndarray | None) -> SynapseGroup:
+    """One term as a synapse group: conv with its kernel when a counter can take it, else Linear."""
+    binary = t.source not in chip.inputs
+    source_shape = chip.inputs.get(t.source) or chip.neurons[t.source].shape
+    k = t.conv
+    if (k is not None and k.groups == 1 and k.dilation == (1, 1) and all(a == b for a, b in k.padding)
+            and k.in_shape == tuple(source_shape) and k.out_shape == tuple(shape)):
+        per_channel = None if bias is None else _per_channel(bias, k.out_shape[0])
+        if bias is None or per_channel is not None:
+            return SynapseGroup(t.name, t.source, target, torch.as_tensor(k.weight),
+                                None if per_channel is None else torch.as_tensor(per_channel), binary, t.delay,
+                                k.stride, (k.padding[0][0], k.padding[1][0]))
+    matrix = t.dense(chip.size(target))
+    inputs = None
+    if "@tap" in t.name:  # a time-warp tap: the channels it does not carry are absent synapses
+        wired = np.any(matrix != 0, axis=0)
+        inputs = None if wired.all() else torch.as_tensor(wired)
+    if bias is not None and len(shape) > 1:
+        per_channel = _per_channel(bias, shape[0])
+        if per_channel is None:
+            raise ValueError(f"{t.name}: a constant input that varies within a channel of {target!r} "
+                             f"{shape} cannot be counted (membrane updates take per-channel biases)")
+        bias = per_channel
+    return SynapseGroup(t.name, t.source, target, torch.as_tensor(matrix),
+                        None if bias is None else torch.as_tensor(bias), binary, t.delay, inputs=inputs)
+
+
+def _per_channel(bias: np.ndarray, channels: int) -> np.ndarray | None:
+    """``[C, ...]``-layout bias as one number per channel, or None when it varies within one."""
+    rows = bias.reshape(channels, -1)
+    return rows[:, 0].copy() if np.all(rows == rows[:, :1]) else None

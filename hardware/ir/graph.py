@@ -37,6 +37,60 @@ def _fail(where: str, what: str) -> LavaMappingError:
     return LavaMappingError(f"{where}: {what}")
 
 
+def _ints(where: str, what: str, value, n: int, minimum: int) -> tuple[int, ...]:
+    out = tuple(int(v) for v in value)
+    if len(out) != n or any(v < minimum for v in out) or any(int(v) != v for v in value):
+        raise _fail(where, f"{what} {tuple(value)!r} must be {n} integers >= {minimum}")
+    return out
+
+
+@dataclass(frozen=True)
+class ConvKernel:
+    """A term's 2-D convolution kept next to its unrolled matrix, so that counters (valid-position
+    dense counts) and native-conv writers need not re-derive it from the matrix.
+
+    PyTorch ``conv2d`` semantics (cross-correlation, zero padding): ``weight`` is
+    ``[C_out, C_in / groups, kh, kw]``, ``padding`` is ``((top, bottom), (left, right))``,
+    ``in_shape`` is the source's ``(C, H, W)``.
+    """
+
+    weight: np.ndarray
+    stride: tuple[int, int]
+    padding: tuple[tuple[int, int], tuple[int, int]]
+    dilation: tuple[int, int]
+    groups: int
+    in_shape: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        where = "conv kernel"
+        w = np.asarray(self.weight, np.float64)
+        if w.ndim != 4 or not np.all(np.isfinite(w)):
+            raise _fail(where, f"weight must be 4-D [C_out, C_in/groups, kh, kw] and finite, got shape {w.shape}")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "stride", _ints(where, "stride", self.stride, 2, 1))
+        object.__setattr__(self, "dilation", _ints(where, "dilation", self.dilation, 2, 1))
+        pads = tuple(_ints(where, "padding", p, 2, 0) for p in self.padding)
+        if len(pads) != 2:
+            raise _fail(where, f"padding {self.padding!r} must be ((top, bottom), (left, right))")
+        object.__setattr__(self, "padding", pads)
+        object.__setattr__(self, "in_shape", _ints(where, "in_shape", self.in_shape, 3, 1))
+        groups = int(self.groups)
+        if groups < 1 or w.shape[0] % groups or w.shape[1] * groups != self.in_shape[0]:
+            raise _fail(where, f"weight {w.shape} with groups={groups} does not fit {self.in_shape[0]} "
+                               f"input channels")
+        object.__setattr__(self, "groups", groups)
+        if min(self.out_shape) < 1:
+            raise _fail(where, f"input {self.in_shape} is smaller than the kernel {w.shape[2:]}")
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """``(C_out, H_out, W_out)``: the target's shape (PyTorch's conv2d output formula)."""
+        hw = tuple((n + pb + pa - d * (k - 1) - 1) // s + 1
+                   for n, (pb, pa), d, k, s in zip(self.in_shape[1:], self.padding, self.dilation,
+                                                   self.weight.shape[2:], self.stride))
+        return (int(self.weight.shape[0]), *hw)
+
+
 @dataclass(frozen=True)
 class Term:
     r"""A linear path into a neuron layer or readout: ``matrix @ source[t - delay]``.
@@ -44,23 +98,50 @@ class Term:
     ``matrix`` is ``[n_target, n_source]`` (None: identity); ``delay`` is the sum of the NIR
     ``Delay`` steps on the path, plus one per recurrent edge. Every stateless NIR node between
     two neuron layers (Affine, Linear, Scale, Flatten, Conv, pooling, Delay) is folded into it.
+
+    What counters and writers need besides the weights (set by ``lower_graph``; defaults for
+    terms built by hand): ``name`` is the NIR node owning the weights (the last Affine / Linear /
+    Conv on the path, ``<node>@tap<d>`` when one source reaches it through several delays ``d``,
+    else the node next to the target; unique in a graph); ``conv`` is the path's convolution when
+    it is the only weighted op (``matrix`` stays its exact unrolled form); ``bias`` is the
+    constant (Affine/Conv bias, carried to the target, before the neuron's gain) that ``name``
+    adds, held by one term of that node (None elsewhere). The layer's or readout's own ``bias``
+    stays the authority: term biases only attribute it.
     """
 
     source: str
     delay: int
     matrix: np.ndarray | None
+    name: str = ""
+    conv: ConvKernel | None = None
+    bias: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        where = f"term {self.name or self.source!r}"
         if isinstance(self.delay, bool) or int(self.delay) != self.delay or self.delay < 0:
-            raise _fail(f"term from {self.source!r}", f"delay {self.delay!r} must be an integer >= 0")
+            raise _fail(where, f"delay {self.delay!r} must be an integer >= 0")
         object.__setattr__(self, "delay", int(self.delay))
         if self.matrix is not None:
             m = np.asarray(self.matrix, np.float64)
             if m.ndim != 2:
-                raise _fail(f"term from {self.source!r}", f"matrix must be 2-D, got shape {m.shape}")
+                raise _fail(where, f"matrix must be 2-D, got shape {m.shape}")
             if not np.all(np.isfinite(m)):
-                raise _fail(f"term from {self.source!r}", "weights must be finite")
+                raise _fail(where, "weights must be finite")
             object.__setattr__(self, "matrix", m)
+        if not isinstance(self.name, str):
+            raise _fail(where, f"name must be a string, got {self.name!r}")
+        if self.conv is not None:
+            if not isinstance(self.conv, ConvKernel):
+                raise _fail(where, f"conv must be a ConvKernel, got {type(self.conv).__name__}")
+            shape = (_size(self.conv.out_shape), _size(self.conv.in_shape))
+            if self.matrix is None or self.matrix.shape != shape:
+                raise _fail(where, f"conv {self.conv.in_shape} -> {self.conv.out_shape} needs a {shape} matrix, "
+                                   f"got {None if self.matrix is None else self.matrix.shape}")
+        if self.bias is not None:
+            b = np.asarray(self.bias, np.float64).reshape(-1)
+            if not np.all(np.isfinite(b)) or (self.matrix is not None and b.shape != (self.matrix.shape[0],)):
+                raise _fail(where, f"bias must be one finite number per target, got shape {b.shape}")
+            object.__setattr__(self, "bias", b)
 
     def dense(self, n_target: int) -> np.ndarray:
         """The matrix, with the identity spelled out (for consumers that need weights)."""
@@ -168,6 +249,10 @@ class ChipGraph:
             for t in terms:
                 if t.source not in self.inputs and t.source not in self.neurons:
                     raise _fail(f"term {t.source!r} -> {target!r}", "unknown source")
+        named = [t.name for n in (*self.neurons, *self.readouts) for t in self.terms_into(n) if t.name]
+        clash = sorted({n for n in named if named.count(n) > 1 or n in names})
+        if clash:
+            raise _fail("chip graph", f"term names {clash} are not unique")
 
     def latency(self, name: str) -> int:
         """``L(name)``: 0 for Inputs, else the longest hop count from the Inputs."""
@@ -198,4 +283,4 @@ class ChipGraph:
         return (self.neurons.get(target) or self.readouts[target]).terms
 
 
-__all__ = ["ChipGraph", "NeuronKind", "NeuronLayer", "Readout", "Term"]
+__all__ = ["ChipGraph", "ConvKernel", "NeuronKind", "NeuronLayer", "Readout", "Term"]

@@ -6,7 +6,10 @@ Every backend, target and counter of the Loihi family starts from the one
 The graph is compiled by the reference simulator (same
 validation, shapes, per-step coefficients) and every path of stateless nodes between two
 *neuron* layers (or an Input / an Output) is composed into linear **terms**
-``(source, delay, matrix)``:
+``(source, delay, matrix)``, each named after the NIR node owning its weights (the last
+Affine/Linear/Conv on the path; ``<node>@tap<d>`` for a time warp's taps), with its kernel kept
+(``Term.conv``) when one Conv2d is its only weighted op and its share of the constant input
+(``Term.bias``) attributed to that node -- what counters and native-conv writers need:
 
 ===============================  ==============================================================
 NIR                              Lava
@@ -54,12 +57,13 @@ cycles without a neuron; recurrent paths that would need a negative Lava delay.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import nir
 import numpy as np
 
 from hardware.errors import LavaMappingError
-from hardware.ir.graph import ChipGraph, NeuronKind, NeuronLayer, Readout, Term
+from hardware.ir.graph import ChipGraph, ConvKernel, NeuronKind, NeuronLayer, Readout, Term
 from hardware.reference.nodes import (
     AffineOp,
     ConvOp,
@@ -118,17 +122,100 @@ def _compose(kind: str, a, m: np.ndarray | None) -> np.ndarray | None:
 
 
 def _merge(terms: list[Term], size_of: Callable[[str], int]) -> tuple[Term, ...]:
-    """Sum terms with the same (source, delay), in order of first appearance."""
-    merged: dict[tuple[str, int], np.ndarray | None] = {}
+    """Sum terms with the same (source, delay), in order of first appearance; a sum keeps the
+    first term's name, adds the biases and drops ``conv`` (the sum is no single convolution)."""
+    merged: dict[tuple[str, int], Term] = {}
     for t in terms:
         key = (t.source, t.delay)
         if key not in merged:
-            merged[key] = t.matrix
+            merged[key] = t
             continue
-        a, b = merged[key], t.matrix
+        first = merged[key]
+        a, b = first.matrix, t.matrix
         eye = np.eye(size_of(t.source)) if a is None or b is None else None
-        merged[key] = (eye if a is None else a) + (eye if b is None else b)
-    return tuple(Term(src, d, m) for (src, d), m in merged.items())
+        merged[key] = Term(t.source, t.delay, (eye if a is None else a) + (eye if b is None else b),
+                           first.name, None, _add(first.bias, t.bias))
+    return tuple(merged.values())
+
+
+def _add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return a if b is None else (b if a is None else a + b)
+
+
+@dataclass(frozen=True)
+class _Path:
+    """A term while it is being composed: ``owner`` is the last weighted node so far, ``last``
+    the last node passed, ``bias`` the constant attributed to ``owner`` (on one path of it)."""
+
+    source: str
+    delay: int
+    matrix: np.ndarray | None
+    owner: str | None = None
+    last: str | None = None
+    conv: ConvKernel | None = None
+    bias: np.ndarray | None = None
+
+
+def _conv_kernel(op: ConvOp) -> ConvKernel | None:
+    if op.weight.ndim != 4:
+        return None
+    return ConvKernel(op.weight, op.stride, op.padding, op.dilation, op.groups, op.in_shape)
+
+
+def _through(n: str, op: Op, kind: str, a, c: np.ndarray | None, paths: list[_Path]) -> list[_Path]:
+    """The paths leaving stateless node ``n`` (not a Delay); ``c`` is its own constant."""
+    if kind == "identity":
+        keep = type(op) is Op  # nir.Identity keeps a convolution; Flatten changes its shape
+        return [replace(p, last=n, conv=p.conv if keep else None) for p in paths]
+    if kind == "rows":
+        return [replace(p, matrix=_compose(kind, a, p.matrix), last=n, conv=None,
+                        bias=None if p.bias is None else a * p.bias) for p in paths]
+    if not isinstance(op, (AffineOp, ConvOp)):  # pooling: linear but unweighted, the owner stays
+        return [replace(p, matrix=_compose(kind, a, p.matrix), last=n, conv=None,
+                        bias=None if p.bias is None else a @ p.bias) for p in paths]
+    biases = [p.bias for p in paths if p.bias is not None]
+    bias = None if not biases else a @ sum(biases[1:], biases[0])
+    bias = _add(bias, c)
+    holder = min(range(len(paths)), key=lambda i: paths[i].delay, default=None)  # the earliest tap
+    out = []
+    for i, p in enumerate(paths):
+        conv = _conv_kernel(op) if isinstance(op, ConvOp) and p.matrix is None else None
+        out.append(_Path(p.source, p.delay, _compose(kind, a, p.matrix), n, n, conv, bias if i == holder else None))
+    return out
+
+
+def _named(paths: list[_Path]) -> list[Term]:
+    """Terms named after the node owning their weights (``@tap<d>`` when one source reaches that
+    node through several delays), else after the node next to the target, else the source."""
+    delays: dict[tuple[str, str], set[int]] = {}
+    for p in paths:
+        if p.owner is not None:
+            delays.setdefault((p.owner, p.source), set()).add(p.delay)
+    out = []
+    for p in paths:
+        if p.owner is None:
+            name = p.last or p.source
+        elif len(delays[(p.owner, p.source)]) > 1:
+            name = f"{p.owner}@tap{p.delay}"
+        else:
+            name = p.owner
+        out.append(Term(p.source, p.delay, p.matrix, name, p.conv, p.bias))
+    return out
+
+
+def _unique_names(neurons: dict[str, NeuronLayer], readouts: dict[str, Readout], reserved: set[str]) -> None:
+    """Rename, in place, every term whose name another term or a node already has to
+    ``<target><-<source>@<delay>``."""
+    items = {**neurons, **readouts}
+    seen: dict[str, int] = {}
+    for item in items.values():
+        for t in item.terms:
+            seen[t.name] = seen.get(t.name, 0) + 1
+    for target, item in items.items():
+        if any(seen[t.name] > 1 or t.name in reserved for t in item.terms):
+            terms = tuple(replace(t, name=f"{target}<-{t.source}@{t.delay}")
+                          if seen[t.name] > 1 or t.name in reserved else t for t in item.terms)
+            (neurons if target in neurons else readouts)[target] = replace(item, terms=terms)
 
 
 def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
@@ -140,7 +227,7 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
     plan = sim.plan
     ops = plan.ops
     shapes = {n: op.out_shape for n, op in ops.items()}
-    cache: dict[str, tuple[list[Term], np.ndarray | None]] = {}
+    cache: dict[str, tuple[list[_Path], np.ndarray | None]] = {}
     visiting: set[str] = set()
 
     def size_of(n: str) -> int:
@@ -149,9 +236,9 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
     def is_source(n: str) -> bool:
         return n in plan.inputs or isinstance(ops[n], NEURON_OPS)
 
-    def fan_in(n: str) -> tuple[list[Term], np.ndarray | None]:
-        """Terms and constant of the summed input of node ``n``."""
-        terms: list[Term] = []
+    def fan_in(n: str) -> tuple[list[_Path], np.ndarray | None]:
+        """Paths and constant of the summed input of node ``n``."""
+        terms: list[_Path] = []
         const = None
         for src in plan.sources[n]:
             extra = 1 if (src, n) in plan.recurrent_edges else 0
@@ -159,14 +246,14 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
             if extra and c is not None and np.any(c):
                 raise LavaMappingError(f"edge {src!r} -> {n!r}: a constant (bias) crossing a recurrent edge "
                                        f"is not supported by the Lava mapping")
-            terms += [Term(x.source, x.delay + extra, x.matrix) for x in t]
+            terms += [replace(x, delay=x.delay + extra) for x in t] if extra else t
             if c is not None:
                 const = c if const is None else const + c
         return terms, const
 
-    def output_of(n: str) -> tuple[list[Term], np.ndarray | None]:
+    def output_of(n: str) -> tuple[list[_Path], np.ndarray | None]:
         if is_source(n):
-            return [Term(n, 0, None)], None
+            return [_Path(n, 0, None)], None
         if n in cache:
             return cache[n]
         if n in visiting:
@@ -180,15 +267,18 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
                 raise LavaMappingError(f"node {n!r}: a constant (bias) upstream of a Delay is not supported "
                                        f"by the Lava mapping (it would be switched on late)")
             out = []
-            for d in np.unique(steps):
+            for k, d in enumerate(np.unique(steps)):
                 mask = (steps == d).astype(np.float64)
+                uniform = bool(np.all(mask == 1))
                 for t in terms:
-                    m = t.matrix if np.all(mask == 1) else _compose("rows", mask, t.matrix)
-                    out.append(Term(t.source, t.delay + int(d), m))
+                    m = t.matrix if uniform else _compose("rows", mask, t.matrix)
+                    bias = None if t.bias is None or k > 0 else (t.bias if uniform else mask * t.bias)
+                    out.append(replace(t, delay=t.delay + int(d), matrix=m, last=n,
+                                       conv=t.conv if uniform else None, bias=bias))
             result = (out, None)
         else:
             kind, a, c = _linear(n, op)
-            out = [Term(t.source, t.delay, _compose(kind, a, t.matrix)) for t in terms]
+            out = _through(n, op, kind, a, c, terms)
             if const is not None:
                 const = const if kind == "identity" else (a * const if kind == "rows" else a @ const)
             if c is not None:
@@ -208,14 +298,14 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
             continue
         if isinstance(op, NEURON_OPS):
             terms, const = fan_in(n)
-            merged = _merge(terms, size_of)
+            merged = _merge(_named(terms), size_of)
             feed = [latency[t.source] for t in merged if t.source in latency]
             latency[n] = 1 + max(feed, default=0)
             neurons[n] = _neuron_layer(n, op, merged, const, latency[n])
             pending.append((n, neurons[n]))
         elif n in plan.outputs:
             terms, const = fan_in(n)
-            merged = _merge(terms, size_of)
+            merged = _merge(_named(terms), size_of)
             bias = np.zeros(int(np.prod(shapes[n], dtype=np.int64))) if const is None else np.asarray(const).reshape(-1)
             direct = None
             if len(merged) == 1 and merged[0].matrix is None and merged[0].delay == 0 and not np.any(bias):
@@ -228,6 +318,8 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
         else:
             if not isinstance(op, (DelayOp, AffineOp, ScaleOp, FlattenOp, ConvOp, PoolOp)) and type(op) is not Op:
                 _linear(n, op)  # raises the unsupported-node error
+    _unique_names(neurons, readouts, {*plan.inputs, *neurons, *readouts})
+    pending = [(n, neurons.get(n) or readouts[n]) for n, _ in pending]
     gap, gated = 0, set()
     lowered = ChipGraph(float(sim.dt), {n: ops[n].out_shape for n in plan.inputs}, neurons, readouts, 0, ())
     for target, item in pending:
