@@ -5,14 +5,24 @@ target applies, and it writes the whole network as model.onnx instead of the hos
 
 Targets of later stages (``lava``, ``loihi2``: :func:`export.cli.plugin_targets`) build their own
 files, roles, streams and partition; this module adds the manifest as for every target.
+
+Graph mode (:func:`build_graph_artifacts`): any NIR graph, read and checked here with ``nir.read``
+(export/ never imports hardware/); ``--target nir`` writes it unchanged with a manifest (dt,
+Inputs/Outputs, sha256), ``lava``/``loihi2`` come from their stage's ``build_graph`` entry point,
+with the fixed-point input range of every Input (``--input-range``, default 1.0) recorded.
 """
 from __future__ import annotations
 
 import io
+import json
 import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nir
+import numpy as np
 
 from export.ann_onnx import ann_onnx
 from export.host_onnx import host_head_onnx, host_input_names
@@ -113,3 +123,174 @@ def _check_importer(target: str, data: bytes, name: str) -> None:
             from_nir(graph, dt=graph.metadata.get("dt", DEFAULT_DT))
     except Exception as exc:  # a peer library's failure, reported as ours to fix
         raise TaafError(f"the {name} encoder graph does not load in {target}: {type(exc).__name__}: {exc}") from None
+
+
+# --- graph mode: any NIR graph (taaf-export G.nir) ----------------------------------------------
+
+GRAPH_FORMAT = "taaf-export-graph"
+DEFAULT_INPUT_RANGE = 1.0  # max |x| of an Input when --input-range does not name it
+CHECKPOINT_TARGETS = ("snntorch", "norse", "onnx")  # built from the TAAF model itself, not from a graph
+_NIR_READ_ERRORS = (OSError, ValueError, KeyError, AssertionError, TypeError, AttributeError, IndexError,
+                    NotImplementedError)
+
+
+@dataclass(frozen=True)
+class GraphPort:
+    """A NIR Input or Output of an exported graph: its node name and per-step shape (no batch axis)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GraphSource:
+    """What export/ reads from a NIR file itself (``nir.read``), before any target sees it."""
+
+    path: Path
+    data: bytes
+    inputs: tuple[GraphPort, ...]
+    outputs: tuple[GraphPort, ...]
+    dt: float
+    dt_from: str
+
+
+@dataclass(frozen=True)
+class GraphExportManifest:
+    """manifest.json of a graph export: the source graph and its sha256, the time base, the Inputs
+    and Outputs, the fixed-point input ranges used (and where each came from), files, versions."""
+
+    target: str
+    graph: str
+    graph_sha256: str
+    dt: float
+    dt_from: str
+    inputs: tuple[GraphPort, ...]
+    outputs: tuple[GraphPort, ...]
+    input_ranges: dict[str, float]
+    input_ranges_from: dict[str, str]
+    files: tuple[ExportedFile, ...]
+    streams: tuple[Stream, ...] = ()
+    partition: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    format: str = GRAPH_FORMAT
+    version: int = 1
+
+    def to_json(self) -> str:
+        """The manifest as indented JSON text, as written to manifest.json."""
+        return json.dumps(asdict(self), indent=2)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+
+
+def _port(path: Path, name: str, node) -> GraphPort:
+    types = node.input_type if isinstance(node, nir.Input) else node.output_type
+    values = list(types.values()) if isinstance(types, dict) else []
+    shape = np.asarray(values[0] if len(values) == 1 else [], dtype=np.float64).reshape(-1)
+    if shape.size == 0 or np.any(shape < 1) or np.any(shape != np.round(shape)):
+        raise TaafError(f"{path}: {type(node).__name__} {name!r} has no valid shape ({values})")
+    return GraphPort(name, tuple(int(v) for v in shape))
+
+
+def read_graph_source(path: Path, dt: float | None) -> GraphSource:
+    """Read and check a NIR graph with ``nir.read`` (one Input and Output at least, edges that
+    name nodes, a usable dt); the time step is ``dt``, else the graph's metadata, else DEFAULT_DT."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TaafError(f"cannot read NIR graph {path}: {exc.strerror or exc}") from None
+    try:
+        graph = nir.read(io.BytesIO(data))
+    except _NIR_READ_ERRORS as exc:
+        raise TaafError(f"cannot read NIR graph {path}: {_one_line(exc)}") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise TaafError(f"{path} holds a single {type(graph).__name__} node, not a NIR graph")
+    unknown = sorted({n for edge in graph.edges for n in edge} - set(graph.nodes))
+    if unknown:
+        raise TaafError(f"{path}: edges name nodes that do not exist: {unknown[:5]}")
+    inputs = tuple(_port(path, k, n) for k, n in graph.nodes.items() if isinstance(n, nir.Input))
+    outputs = tuple(_port(path, k, n) for k, n in graph.nodes.items() if isinstance(n, nir.Output))
+    if not inputs or not outputs:
+        raise TaafError(f"{path}: a graph to export needs at least one Input and one Output node "
+                        f"(found {len(inputs)} and {len(outputs)})")
+    meta = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
+    if meta is not None:
+        try:
+            meta = float(np.asarray(meta).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            raise TaafError(f"{path}: metadata dt {meta!r} is not a number") from None
+    if dt is not None and meta is not None and not math.isclose(float(dt), meta, rel_tol=1e-9):
+        raise TaafError(f"--dt {dt} contradicts the graph's metadata dt = {meta} ({path})")
+    if dt is not None:
+        value, source = float(dt), "--dt"
+    elif meta is not None:
+        value, source = meta, "the graph's metadata"
+    else:
+        value, source = DEFAULT_DT, "default: the graph has no dt metadata, pass --dt to choose"
+    if not (math.isfinite(value) and value > 0):
+        raise TaafError(f"dt must be a positive number, got {value} ({source})")
+    return GraphSource(path, data, inputs, outputs, value, source)
+
+
+def resolve_input_ranges(source: GraphSource, given: Mapping[str, float] | None
+                         ) -> tuple[dict[str, float], dict[str, str]]:
+    """Max |x| per Input (``--input-range NAME=MAX``, else DEFAULT_INPUT_RANGE) and where each came from."""
+    given = dict(given or {})
+    names = [p.name for p in source.inputs]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise TaafError(f"--input-range names {unknown}, but the Inputs of {source.path} are {names}")
+    for name, value in given.items():
+        if not (math.isfinite(value) and value > 0):
+            raise TaafError(f"--input-range {name}={value}: the range must be a positive number")
+    ranges = {n: float(given.get(n, DEFAULT_INPUT_RANGE)) for n in names}
+    return ranges, {n: ("--input-range" if n in given else "default") for n in names}
+
+
+def build_graph_artifacts(graph_path: Path, target: str, dt: float | None,
+                          input_ranges: Mapping[str, float] | None = None,
+                          notes: list[str] | None = None) -> dict[str, bytes]:
+    """The bytes of every file ``target`` needs for the NIR graph at ``graph_path``, plus
+    manifest.json; ``nir`` is built here, ``lava``/``loihi2`` by their stage's ``build_graph``."""
+    from export.cli import plugin_targets
+
+    if target in CHECKPOINT_TARGETS:
+        raise TaafError(f"{graph_path} is a NIR graph; the {target} target needs a checkpoint from 'taaf train'")
+    source = read_graph_source(graph_path, dt)
+    if target == "nir":
+        if input_ranges:
+            raise TaafError("--input-range sets the fixed-point input encoding of the lava and loihi2 targets; "
+                            "--target nir writes the float graph unchanged")
+        ranges, ranges_from = {}, {}
+        files = {"graph.nir": source.data}
+        roles = {"graph.nir": f"the source NIR graph, unchanged ({len(source.inputs)} Input(s), "
+                              f"{len(source.outputs)} Output(s); checked with nir.read)"}
+        streams, partition, summary = (), "chip: graph.nir (the whole graph, float)", ""
+    else:
+        plugin = plugin_targets().get(target)
+        if plugin is None or isinstance(plugin, Exception):
+            raise TaafError(f"export target {target!r} cannot be loaded: {plugin}")
+        if getattr(plugin, "build_graph", None) is None:
+            raise TaafError(f"{graph_path} is a NIR graph; the {target} target needs a checkpoint from 'taaf train'")
+        ranges, ranges_from = resolve_input_ranges(source, input_ranges)
+        result = plugin.build_graph(source.path, source.dt, ranges)
+        files, roles = dict(result.files), dict(result.roles)
+        streams, partition, summary = tuple(result.streams), result.partition, result.summary
+    if notes is not None:
+        notes.append(f"graph {source.path}: dt = {source.dt:g} s ({source.dt_from})")
+        if ranges:
+            notes.append("input ranges (max |x|, fixed-point encoding): "
+                         + ", ".join(f"{n} = {v:g} ({ranges_from[n]})" for n, v in ranges.items()))
+        if summary:
+            notes.append(summary)
+    manifest = GraphExportManifest(
+        target=target, graph=str(source.path), graph_sha256=sha256_bytes(source.data), dt=source.dt,
+        dt_from=source.dt_from, inputs=source.inputs, outputs=source.outputs, input_ranges=ranges,
+        input_ranges_from=ranges_from,
+        files=tuple(ExportedFile(n, roles[n], sha256_bytes(d)) for n, d in files.items()),
+        streams=streams, partition=partition, versions=library_versions())
+    files["manifest.json"] = manifest.to_json().encode()
+    return files

@@ -41,11 +41,15 @@ class TargetResult:
 
 @dataclass(frozen=True)
 class ExportTarget:
-    """One ``taaf-export --target`` of this stage: its name, help line and builder."""
+    """One ``taaf-export --target`` of this stage: its name, help line and builders.
+
+    ``build(ckpt, checkpoint_path, dt)`` exports a TAAF checkpoint; ``build_graph(graph_path,
+    dt, input_ranges)`` any NIR graph (``input_ranges``: max |x| per Input, for fixed point)."""
 
     name: str
     description: str
     build: Callable[..., TargetResult]
+    build_graph: Callable[..., TargetResult] | None = None
 
 
 def dump_json(data) -> bytes:
@@ -133,6 +137,26 @@ def _taaf_streams(cfg):
                         else ((2,) if name == "modality_scores" else (1,)))
                  for name in host_input_names(cfg.fusion))
 
+
+def _lava_files(program, n_steps: int | None = None, extra: str = "") -> tuple[dict[str, bytes], dict[str, str], str]:
+    """lava_program.json + lava_weights.npz + resources.json of a fixed-point program -> (files, roles, report)."""
+    from hardware.loihi.resources import resource_report
+
+    desc, arrays = lava_program_description(program)
+    if n_steps is not None:
+        desc["n_steps"] = n_steps
+    report = resource_report(program.chip)
+    files = {"lava_program.json": dump_json(desc), "lava_weights.npz": _npz(arrays),
+             "resources.json": dump_json(report.as_dict())}
+    roles = {
+        "lava_program.json": f"the lowered, latency-aligned, fixed-point Lava network ({program.rule}): per layer "
+                             f"du/dv/vth/bias, per synapse group weight_exp/sign mode/delays{extra}",
+        "lava_weights.npz": "integer weights of every Lava synapse group (keys in lava_program.json)",
+        "resources.json": "Loihi 2 resource estimate per layer (hardware.loihi.resources)",
+    }
+    return files, roles, report.format_table()
+
+
 def build_lava_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
     """``--target lava``: taaf.nir + host_head.onnx + lava_program.json (+ lava_weights.npz)."""
     _quiet()
@@ -141,32 +165,35 @@ def build_lava_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
     from export.nir_export import model_to_nir
     from hardware.loihi.lava_backend import TAAF_INPUT_RANGES
     from hardware.loihi.program import map_graph
-    from hardware.loihi.resources import resource_report
 
     model, cfg = ckpt.model, ckpt.model_config
     graph = model_to_nir(model, dt)
     program = map_graph(graph, dt, fixed=True, input_ranges=TAAF_INPUT_RANGES)
-    desc, arrays = lava_program_description(program)
-    desc["n_steps"] = cfg.n_steps
-    report = resource_report(program.chip)
-    files = {
-        "taaf.nir": nir_bytes(graph),
-        "host_head.onnx": host_head_onnx(cfg.fusion, cfg.n_classes),
-        "lava_program.json": dump_json(desc),
-        "lava_weights.npz": _npz(arrays),
-        "resources.json": dump_json(report.as_dict()),
-    }
-    roles = {
-        "taaf.nir": "chip graph (NIR, two Inputs: audio_input [F], visual_input [C, H, W])",
-        "host_head.onnx": "host head (ONNX): inputs [B, T, ...] readouts stacked over time",
-        "lava_program.json": "the lowered, latency-aligned, fixed-point Lava network (PowerOfTwoRule): per layer "
-                             "du/dv/vth/bias, per synapse group weight_exp/sign mode/delays",
-        "lava_weights.npz": "integer weights of every Lava synapse group (keys in lava_program.json)",
-        "resources.json": "Loihi 2 resource estimate per layer (hardware.loihi.resources)",
-    }
+    files, roles, table = _lava_files(program, cfg.n_steps)
+    files = {"taaf.nir": nir_bytes(graph), "host_head.onnx": host_head_onnx(cfg.fusion, cfg.n_classes), **files}
+    roles["taaf.nir"] = "chip graph (NIR, two Inputs: audio_input [F], visual_input [C, H, W])"
+    roles["host_head.onnx"] = "host head (ONNX): inputs [B, T, ...] readouts stacked over time"
     partition = ("chip: lava_program.json (Lava processes: encoders, time-warp DelayDense, fused layer, readout "
                  "synapses, all fixed point); host: host_head.onnx")
-    return TargetResult(files, roles, _taaf_streams(cfg), partition, report.format_table())
+    return TargetResult(files, roles, _taaf_streams(cfg), partition, table)
+
+
+def build_lava_graph(graph_path: Path, dt: float | None, input_ranges: Mapping[str, float]) -> TargetResult:
+    """``taaf-export G.nir --target lava``: any NIR graph as lava_program.json (+ weights, resources)."""
+    _quiet()
+    from export.manifest import Stream
+    from hardware.loihi.program import map_graph
+    from hardware.reference import load_graph
+
+    graph_path = Path(graph_path)
+    program = map_graph(load_graph(graph_path), dt, fixed=True, input_ranges=dict(input_ranges))
+    files, roles, table = _lava_files(program, extra="; readouts are Extractor recordings x scale + bias")
+    files = {"graph.nir": graph_path.read_bytes(), **files}
+    roles["graph.nir"] = "the source NIR graph, unchanged"
+    streams = tuple(Stream(name, name, tuple(int(v) for v in r.shape)) for name, r in program.chip.readouts.items())
+    partition = ("chip: lava_program.json (every neuron layer and readout synapse, fixed point); host: readouts "
+                 "= recorded sum x scale + bias (lava_program.json 'readouts')")
+    return TargetResult(files, roles, streams, partition, table)
 
 
 def _netx_build_child(paths: list[str]) -> list[str]:
@@ -174,7 +201,6 @@ def _netx_build_child(paths: list[str]) -> list[str]:
     from hardware.netx.run import import_netx
 
     netx = import_netx()
-
     tables = []
     for path in paths:
         with warnings.catch_warnings():
@@ -205,23 +231,16 @@ def check_loads_in_netx(files: Mapping[str, bytes], timeout: float = 300.0) -> s
     return f"checked: every .net builds in lava-dl netx.hdf5.Network ({len(paths)} files)"
 
 
-def build_loihi2_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
-    """``--target loihi2``: the netx parts + netx_manifest.json + host_readouts.npz + host head."""
-    _quiet()
-    from export.host_onnx import host_head_onnx
+def _loihi2_result(bundle, manifest, extra_files: Mapping[str, bytes], extra_roles: Mapping[str, str],
+                   host: str) -> TargetResult:
+    """The netx parts of ``bundle`` with ``manifest``, a resource report, the netx build check
+    and ``extra_files``; ``host`` names what the host runs after the readouts."""
     from export.manifest import Stream
-    from export.nir_export import model_to_nir
-    from hardware.loihi.lava_backend import TAAF_INPUT_RANGES
     from hardware.loihi.resources import merge_reports, netx_resource_report
-    from hardware.netx.bundle import MANIFEST_NAME, READOUTS_NAME, HostHead, export_netx
+    from hardware.netx.bundle import MANIFEST_NAME, READOUTS_NAME
     from hardware.netx.format import read_net
 
-    model, cfg = ckpt.model, ckpt.model_config
-    bundle = export_netx(model_to_nir(model, dt), TAAF_INPUT_RANGES, dt, n_steps=cfg.n_steps)
-    files = dict(bundle.files)
-    manifest = dataclasses.replace(bundle.manifest, host_head=HostHead("host_head.onnx", tuple(_host_inputs(cfg))))
-    files[MANIFEST_NAME] = manifest.to_json()
-    files["host_head.onnx"] = host_head_onnx(cfg.fusion, cfg.n_classes)
+    files = {**bundle.files, MANIFEST_NAME: manifest.to_json(), **extra_files}
     report = merge_reports((netx_resource_report(read_net(files[f"{p.name}.net"]), names=dict(enumerate(p.layers)))
                             for p in bundle.parts), "the .net parts as written; readouts on the host")
     files["resources.json"] = dump_json(report.as_dict())
@@ -231,14 +250,14 @@ def build_loihi2_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
         slots = ", ".join(f"{s.source}@{s.delay}" for s in part.slots)
         roles[f"{part.name}.net"] = (f"netx chain ({' -> '.join(part.layers)}), input [{slots}], "
                                      f"{'graded' if part.graded else 'spike'} input, latency {len(part.layers)}")
-    roles[MANIFEST_NAME] = "how the parts, their latencies, the host readouts and the host head connect"
+    roles[MANIFEST_NAME] = f"how the parts, their latencies, the host readouts{host} connect"
     roles[READOUTS_NAME] = "host readouts (float, NIR matrices): readout = bias + sum matrix @ spikes[t - delay]"
-    roles["host_head.onnx"] = "host head (ONNX): inputs [B, T, ...] readouts stacked over time"
+    roles.update(extra_roles)
     roles["resources.json"] = "Loihi 2 resource estimate of the .net parts, readouts on the host (hardware.loihi.resources)"
     streams = tuple(Stream(p.output, READOUTS_NAME, (bundle.program.chip.neurons[p.output].size,))
                     for p in bundle.parts)
     partition = ("chip: " + "; ".join(f"{p.name}.net ({' -> '.join(p.layers)})" for p in bundle.parts)
-                 + "; host: wiring + readouts (host_readouts.npz) + host_head.onnx, see netx_manifest.json")
+                 + f"; host: wiring + readouts (host_readouts.npz){host}, see netx_manifest.json")
     summary = "\n".join([
         "netx parts:",
         *(f"  {p.name}.net: {' -> '.join(p.layers)}  (input: {', '.join(f'{s.source}@{s.delay}' for s in p.slots)})"
@@ -247,17 +266,40 @@ def build_loihi2_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
     return TargetResult(files, roles, streams, partition, summary)
 
 
-def _host_inputs(cfg):
-    from export.host_onnx import host_input_names
+def build_loihi2_target(ckpt, checkpoint_path: Path, dt: float) -> TargetResult:
+    """``--target loihi2``: the netx parts + netx_manifest.json + host_readouts.npz + host head."""
+    _quiet()
+    from export.host_onnx import host_head_onnx, host_input_names
+    from export.nir_export import model_to_nir
+    from hardware.loihi.lava_backend import TAAF_INPUT_RANGES
+    from hardware.netx.bundle import HostHead, export_netx
 
-    return host_input_names(cfg.fusion)
+    model, cfg = ckpt.model, ckpt.model_config
+    bundle = export_netx(model_to_nir(model, dt), TAAF_INPUT_RANGES, dt, n_steps=cfg.n_steps)
+    manifest = dataclasses.replace(bundle.manifest,
+                                   host_head=HostHead("host_head.onnx", tuple(host_input_names(cfg.fusion))))
+    return _loihi2_result(bundle, manifest, {"host_head.onnx": host_head_onnx(cfg.fusion, cfg.n_classes)},
+                          {"host_head.onnx": "host head (ONNX): inputs [B, T, ...] readouts stacked over time"},
+                          " + host_head.onnx")
 
 
-LAVA_TARGET = ExportTarget("lava", "fixed-point Lava program (lava_program.json) + taaf.nir + host head; "
-                                   "prints the Loihi 2 resource report", build_lava_target)
-LOIHI2_TARGET = ExportTarget("loihi2", "lava-dl netx .net chains + netx_manifest.json + host readouts/head; "
-                                       "prints the Loihi 2 resource report", build_loihi2_target)
+def build_loihi2_graph(graph_path: Path, dt: float | None, input_ranges: Mapping[str, float]) -> TargetResult:
+    """``taaf-export G.nir --target loihi2``: any feed-forward NIR graph as netx parts + host
+    readouts; a graph netx cannot hold (recurrent, ...) is one clear error."""
+    _quiet()
+    from hardware.netx.bundle import export_netx
+    from hardware.reference import load_graph
 
+    bundle = export_netx(load_graph(Path(graph_path)), dict(input_ranges), dt)
+    return _loihi2_result(bundle, bundle.manifest, {}, {}, "")
+
+
+LAVA_TARGET = ExportTarget("lava", "fixed-point Lava program (lava_program.json) + the NIR graph (+ host head "
+                                   "for a checkpoint); prints the Loihi 2 resource report",
+                           build_lava_target, build_lava_graph)
+LOIHI2_TARGET = ExportTarget("loihi2", "lava-dl netx .net chains + netx_manifest.json + host readouts (+ host head "
+                                       "for a checkpoint); prints the Loihi 2 resource report",
+                             build_loihi2_target, build_loihi2_graph)
 
 
 __all__ = [
@@ -265,7 +307,9 @@ __all__ = [
     "LOIHI2_TARGET",
     "ExportTarget",
     "TargetResult",
+    "build_lava_graph",
     "build_lava_target",
+    "build_loihi2_graph",
     "build_loihi2_target",
     "check_loads_in_netx",
     "dump_json",

@@ -362,7 +362,7 @@ def test_cli_loihi2_on_a_corrupt_checkpoint_is_one_line(tmp_path):
     result = _cli(str(bad), "--target", "loihi2", "-o", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    assert not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()  # built in memory first: a failed export creates no folder
     assert "lava" in _cli("--help").stdout and "loihi2" in _cli("--help").stdout
 
 
