@@ -5,6 +5,8 @@ package never imports benchmark code.
 
     taaf bench model.pt [--ann ann.pt] [--cost-table NAME_OR_PATH ...] [--split test]
                [--limit N] [--backend torch|reference] --out DIR
+    taaf bench GRAPH.nir --input IN.npz [--backend reference|lava|lava-fixed|loihi-emu|...]
+               [--cost-table ...] [--dt S] --out DIR      (any NIR graph: benchmarks.graph_bench)
 
 Writes DIR/report.json (schema ``taaf-bench/1``, :func:`benchmarks.report.validate_report`),
 DIR/report.md and four PNG plots, each file atomically, and prints the headline table. This
@@ -61,7 +63,9 @@ def register(subparsers) -> None:
                     "report.json, report.md and PNG plots to --out and prints the headline table.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[1],
     )
-    p.add_argument("model", help="the SNN: a model.pt from 'taaf train'")
+    p.add_argument("model", help="the SNN: a model.pt from 'taaf train', or any NIR graph (.nir)")
+    p.add_argument("--input", default="", help="graph mode: .npz with one array [T, B, *shape] per Input node")
+    p.add_argument("--dt", type=float, default=None, help="graph mode: time step (s) if the graph has no dt")
     p.add_argument("--ann", default="", help="the ANN baseline: a model.pt from 'taaf train --model ann' "
                                             "trained on the same data")
     p.add_argument("--cost-table", action="extend", nargs="+", default=None, metavar="NAME_OR_PATH",
@@ -69,9 +73,9 @@ def register(subparsers) -> None:
                         "the same form; repeatable (default: every shipped table)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split (0: all)")
-    p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="where the SNN's spikes are counted from: the PyTorch model, or the exported NIR "
-                        "graph on the reference simulator")
+    p.add_argument("--backend", default=None,
+                   help="where the spikes are counted from: checkpoint: torch (default) or reference; "
+                        "graph: any backend of 'taaf simulate' that runs NIR files (default reference)")
     p.add_argument("--batch-size", type=int, default=100, help="samples per counting batch")
     p.add_argument("--runs", type=int, default=50, help="timed onnxruntime runs per batch size")
     p.add_argument("--out", required=True, help="output folder")
@@ -79,10 +83,20 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``taaf bench``: a checkpoint against its data split, or a NIR graph on an input file."""
     from benchmarks.energy import available_cost_tables, load_cost_table
     from benchmarks.report import PLOTS, headline_table, validate_report
+    from taaf.checkpoint import is_nir_file
     from taaf.data import load_dataset
 
+    if is_nir_file(args.model):
+        return run_graph(args)
+    if args.input:
+        raise TaafError(f"{args.model} is a checkpoint: --input is for a NIR graph (a checkpoint is counted on "
+                        f"its own data split)")
+    args.backend = args.backend or "torch"
+    if args.backend not in BACKENDS:
+        raise TaafError(f"--backend {args.backend!r}: a checkpoint is counted from {' or '.join(BACKENDS)}")
     if args.limit < 0:
         raise TaafError("--limit must be >= 0")
     if args.batch_size < 1 or args.runs < 1:
@@ -105,6 +119,32 @@ def run(args: argparse.Namespace) -> int:
     write_report(report, as_json, out)
     print(headline_table(report))
     print(f"\nwrote report.json, report.md, {', '.join(PLOTS)} to {out}/")
+    return 0
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """Graph mode (:mod:`benchmarks.graph_bench`): any NIR graph on ``--input``."""
+    from benchmarks.energy import available_cost_tables, load_cost_table
+    from benchmarks.graph_bench import bench_graph, write_graph_report
+    from hardware.simulate_cli import read_inputs
+
+    if args.ann or args.limit or args.split != "test":
+        raise TaafError(f"{args.model} is a NIR graph: --ann, --split and --limit are for a checkpoint "
+                        f"(a graph is counted on --input IN.npz)")
+    if not args.input:
+        raise TaafError("graph mode needs --input IN.npz (one array [T, B, *shape] per Input node)")
+    tables = tuple(load_cost_table(n) for n in (args.cost_table or available_cost_tables()))
+    inputs = read_inputs(Path(args.input))
+    report = bench_graph(Path(args.model), inputs, Path(args.input), args.backend or "reference", tables,
+                         load_cost_table(MAC_TABLE), args.dt)
+    names = write_graph_report(report, Path(args.out))
+    c = report.counts
+    print(f"{args.model} on {report.backend}: {c.samples} samples x {c.steps} steps; per inference "
+          f"{c.synops:,.1f} effective SynOps ({c.effective_acs:,.1f} AC + {c.effective_macs:,.1f} MAC), "
+          f"{c.dense_ops:,.1f} dense ops, activation sparsity {c.activation_sparsity:.3f}")
+    for e in report.estimates:
+        print(f"  estimated energy per inference [{e.table}]: {e.total_pj:,.1f} pJ")
+    print(f"wrote {', '.join(names)} to {args.out}/")
     return 0
 
 
@@ -154,8 +194,9 @@ def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backe
                 batch_size: int) -> NetworkCounts:
     """:func:`~benchmarks.metrics.count_torch` (or ``count_run`` on the reference simulator) in
     batches, merged exactly: every total is an integer sum over samples."""
-    from benchmarks.metrics import count_run, count_torch
+    from benchmarks.metrics import Counter, activity_from_run, activity_from_torch, taaf_topology
 
+    counter = Counter(taaf_topology(model))  # the chip IR is lowered once, not per batch
     simulator = None
     if backend == "reference":
         from export.nir_export import model_to_nir
@@ -168,9 +209,9 @@ def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backe
     for start in range(0, len(audio), batch_size):
         a, i = audio[start:start + batch_size], image[start:start + batch_size]
         if simulator is None:
-            parts.append(count_torch(model, a, i))
+            parts.append(counter(activity_from_torch(model, a, i)))
         else:
-            parts.append(count_run(model, run_reference(model, a, i, simulator=simulator), a, i))
+            parts.append(counter(activity_from_run(run_reference(model, a, i, simulator=simulator), a, i)))
     return merge_counts(parts)
 
 

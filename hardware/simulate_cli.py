@@ -116,7 +116,7 @@ def _run_graph(args) -> int:
     if Path(args.out).resolve() in (Path(args.input).resolve(), Path(args.target).resolve()):
         raise TaafError(f"-o {args.out} is one of the inputs; choose another output file")
     graph = load_graph(args.target)
-    inputs = _read_inputs(Path(args.input))
+    inputs = read_inputs(Path(args.input))
     dt = args.dt
     if dt is None and not (isinstance(graph.metadata, dict) and "dt" in graph.metadata):
         dt = DEFAULT_GRAPH_DT
@@ -135,7 +135,8 @@ def _run_graph(args) -> int:
     return 0
 
 
-def _read_inputs(path: Path) -> dict[str, np.ndarray]:
+def read_inputs(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``--input`` .npz file (no pickles), or one clear error line."""
     if not path.is_file():
         raise TaafError(f"{path}: no such input file")
     try:

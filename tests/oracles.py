@@ -45,10 +45,7 @@ def emulate_network(spec: NetworkSpec) -> dict[str, np.ndarray]:
                 bias = np.left_shift(np.asarray(p.bias_mant, np.int64), np.asarray(p.bias_exp, np.int64))
                 u, v, s = fp.lif_fixed_step(u, v, a_in[n], int(p.du), int(p.dv), bias, int(p.vth) << fp.VTH_SHIFT)
             else:
-                u = u * (1 - p.du) + a_in[n]
-                v = v * (1 - p.dv) + u + np.asarray(p.bias_mant, np.float64)
-                s = v > p.vth
-                v = np.where(s, 0.0, v)
+                u, v, s = fp.lif_float_step(u, v, a_in[n], p.du, p.dv, np.asarray(p.bias_mant, np.float64), p.vth)
             state[n] = [u, v]
             out[n][idx] = s
             if n in vs:

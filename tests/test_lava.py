@@ -327,10 +327,10 @@ def test_fixed_lava_on_taaf_is_the_integer_rules(taaf_net, taaf_split):
 
 
 def test_backends_are_registered():
-    from hardware import simulate_cli
+    from hardware.registry import BACKENDS, graph_backends
 
-    assert {"lava", "lava-fixed"} <= set(simulate_cli.MODEL_BACKENDS)
-    assert {"lava", "lava-fixed"} <= set(simulate_cli.GRAPH_BACKENDS)
+    assert {"lava", "lava-fixed"} <= set(BACKENDS)
+    assert {"lava", "lava-fixed"} <= set(graph_backends())
 
 
 def test_simulate_graph_mode_on_lava(random_graph, tmp_path):
@@ -341,7 +341,8 @@ def test_simulate_graph_mode_on_lava(random_graph, tmp_path):
     nir.write(str(tmp_path / "g.nir"), graph)
     np.savez(tmp_path / "in.npz", **inputs)
     args = argparse.Namespace(target=str(tmp_path / "g.nir"), backend="lava", input=str(tmp_path / "in.npz"),
-                              out=str(tmp_path / "out.npz"), record=False, dt=None)
+                              out=str(tmp_path / "out.npz"), record=False, dt=None, save=None,
+                              split="test", limit=0)
     assert simulate_cli._run_graph(args) == 0
     ref = ReferenceSimulator(graph).run(inputs)
     with np.load(tmp_path / "out.npz") as out:

@@ -1,4 +1,7 @@
-"""Operation counting for the TAAF chip: NeuroBench 2.x definitions on recorded activity.
+"""Operation counting for any chip graph: NeuroBench 2.x definitions on recorded activity.
+
+The topology is read from the chip IR (:func:`~benchmarks.metrics.topology.chip_topology`),
+for our checkpoint (:func:`taaf_topology`) and any NIR graph (:func:`count_graph`) alike.
 
 Small metrics with one job each (synaptic operations, firing, membrane updates, memory),
 composed by :class:`~benchmarks.metrics.harness.Counter`. They read *activity arrays* (what
@@ -32,19 +35,19 @@ Where we deliberately differ from running NeuroBench on the PyTorch model:
 * ``neuron_updates`` (neurons x steps, what a chip services) is reported next to NeuroBench's
   ``membrane_updates``; energy tables charge the former.
 """
-from benchmarks.metrics.activity import (Activity, activity_from_chip, activity_from_run, activity_from_torch,
+from benchmarks.metrics.activity import (Activity, activity_from_chip, activity_from_graph, activity_from_run, activity_from_torch,
                                          input_activity)
-from benchmarks.metrics.harness import Counter, HostCounts, NetworkCounts, count_run, count_torch
+from benchmarks.metrics.harness import Counter, HostCounts, NetworkCounts, count_graph, count_run, count_torch
 from benchmarks.metrics.memory import FLOAT32, LOIHI, MemoryFootprint, Precision, memory_footprint
 from benchmarks.metrics.neurons import Firing, FiringCounts, MembraneUpdates, UpdateCounts
 from benchmarks.metrics.synops import GroupCounts, SynapticOperations, fanout
-from benchmarks.metrics.topology import HostHead, Population, SynapseGroup, Topology, taaf_topology
+from benchmarks.metrics.topology import HostHead, Population, SynapseGroup, Topology, chip_topology, taaf_topology
 
 __all__ = [
-    "Activity", "activity_from_chip", "activity_from_run", "activity_from_torch", "input_activity",
-    "Counter", "HostCounts", "NetworkCounts", "count_run", "count_torch",
+    "Activity", "activity_from_chip", "activity_from_graph", "activity_from_run", "activity_from_torch", "input_activity",
+    "Counter", "HostCounts", "NetworkCounts", "count_graph", "count_run", "count_torch",
     "FLOAT32", "LOIHI", "MemoryFootprint", "Precision", "memory_footprint",
     "Firing", "FiringCounts", "MembraneUpdates", "UpdateCounts",
     "GroupCounts", "SynapticOperations", "fanout",
-    "HostHead", "Population", "SynapseGroup", "Topology", "taaf_topology",
+    "HostHead", "Population", "SynapseGroup", "Topology", "chip_topology", "taaf_topology",
 ]

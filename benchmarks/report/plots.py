@@ -26,11 +26,15 @@ def write_plots(r: BenchReport, out: Path) -> list[Path]:
 
 
 def plot_synops(r: BenchReport, path: Path) -> None:
+    """The report's SynOps per layer (:func:`plot_synops_counts`)."""
+    plot_synops_counts(r.counts, r.count_source, path)
+
+
+def plot_synops_counts(c, source: str, path: Path) -> None:
     """Effective ops per layer (filled, AC vs MAC) over the dense ops (outline), log scale:
     readouts and first layers differ by two orders of magnitude."""
     from taaf.training.plots import plt, save_figure
 
-    c = r.counts
     names = [g.name for g in c.groups] + (["host_head"] if c.host is not None else [])
     eff = [g.effective for g in c.groups] + ([c.host.macs] if c.host is not None else [])
     dense = [g.dense for g in c.groups] + ([c.host.macs] if c.host is not None else [])
@@ -46,7 +50,7 @@ def plot_synops(r: BenchReport, path: Path) -> None:
     ax.set_xticks(x, names, rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set(ylabel="operations per inference (log)",
            title=f"SynOps per layer: {c.synops:,.0f} effective ({c.effective_acs:,.0f} AC + "
-                 f"{c.effective_macs:,.0f} MAC), {r.count_source} counts, T = {c.steps}")
+                 f"{c.effective_macs:,.0f} MAC), {source} counts, T = {c.steps}")
     ax.title.set_fontsize(10)
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
@@ -56,16 +60,20 @@ def plot_synops(r: BenchReport, path: Path) -> None:
 
 
 def plot_firing(r: BenchReport, path: Path) -> None:
+    """The report's firing rates over time (:func:`plot_firing_counts`)."""
+    plot_firing_counts(r.counts, r.data.split, path)
+
+
+def plot_firing_counts(c, label: str, path: Path) -> None:
     """Spikes per neuron per step for every population: where activity (and cost) sits in time."""
     from taaf.training.plots import plt, save_figure
 
-    c = r.counts
     fig, ax = plt.subplots(figsize=(8, 4.2))
     steps = np.arange(c.steps)
     for f in c.firing:
         ax.plot(steps, f.firing_rate_per_step, marker="o", ms=3, label=f"{f.population} (mean {f.firing_rate:.3f})")
     ax.set(xlabel="time step", ylabel="firing rate (spikes / neuron / step)", ylim=(0, None),
-           title=f"Firing rate per layer over time ({r.data.split}, {c.samples} samples; "
+           title=f"Firing rate per layer over time ({label}, {c.samples} samples; "
                  f"activation sparsity {c.activation_sparsity:.3f})")
     ax.title.set_fontsize(10)
     ax.set_xticks(steps if c.steps <= 20 else steps[:: max(1, c.steps // 10)])

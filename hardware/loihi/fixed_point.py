@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware.errors import FixedPointRangeError
+from taaf import dynamics
 
 # --- Loihi / Lava register widths -----------------------------------------------------------
 UV_BITS = 24
@@ -353,15 +354,13 @@ def lif_fixed_step(u, v, a_in, du: int, dv: int, effective_bias, effective_vth: 
 
 
 def lif_float_step(u, v, a_in, du: float, dv: float, bias, vth: float):
-    """One step of Lava's float LIF (``AbstractPyLifModelFloat`` + ``PyLifModelFloat``), the
-    same float64 operations in the same order: ``u = u (1 - du) + a_in``,
-    ``v = v (1 - dv) + u + bias``, spike when ``v > vth``, then ``v = 0``."""
-    xp = _namespace(u, v, a_in, bias)
-    u = u * (1 - du) + a_in
-    v = v * (1 - dv) + u + bias
-    spikes = v > vth
-    v = xp.where(spikes, 0.0, v)
-    return u, v, spikes
+    """One step of Lava's float LIF (``AbstractPyLifModelFloat`` + ``PyLifModelFloat``):
+    ``u = u (1 - du) + a_in``, ``v = v (1 - dv) + u + bias``, spike when ``v > vth``, then
+    ``v = 0``. It IS :func:`taaf.dynamics.cuba_lif_step` (the one float neuron equation of every
+    backend) with unit gains, which performs Lava's float64 operations in Lava's order; spikes
+    come back as booleans, like Lava's."""
+    u, v, spikes = dynamics.cuba_lif_step(u, v, a_in, 1 - du, 1.0, 1 - dv, vth, bias=bias)
+    return u, v, spikes != 0
 
 
 def u_bound(activation: np.ndarray, du: int) -> np.ndarray:
