@@ -55,6 +55,7 @@ THROUGHPUT_BATCH = 256
 
 
 def register(subparsers) -> None:
+    """Add ``taaf bench`` to the ``taaf`` command (the ``taaf.commands`` entry point)."""
     p = subparsers.add_parser(
         "bench", help="cost report: SynOps, estimated chip energy, ANN latency / GPU energy",
         description="Count a trained SNN's operations on a data split (NeuroBench definitions), estimate "
@@ -177,6 +178,7 @@ def check_same_data(snn: Checkpoint, ann: Checkpoint) -> None:
 
 
 def first_difference(a: dict, b: dict, prefix: str) -> tuple[str, object, object] | None:
+    """The first differing key of two nested dicts, for a precise 'checkpoint mismatch' message."""
     for key in sorted(set(a) | set(b)):
         x, y = a.get(key), b.get(key)
         if isinstance(x, dict) and isinstance(y, dict):
@@ -318,6 +320,7 @@ def measure_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, runs: in
 
 
 def machine() -> Machine:
+    """What the measurements ran on, so numbers in a report can be compared honestly."""
     import onnxruntime
     import torch
 
@@ -331,6 +334,7 @@ def machine() -> Machine:
 # --------------------------------------------------------------------------- the report
 
 def checkpoint_info(ckpt: Checkpoint, path: str, role: str) -> CheckpointInfo:
+    """Which checkpoint a report describes (path, hash, method, size), for provenance."""
     from benchmarks.ann_baseline import parameter_count
     from benchmarks.report import CheckpointInfo
     from taaf.data.cache import sha256_file

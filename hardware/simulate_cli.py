@@ -28,6 +28,7 @@ DEFAULT_GRAPH_DT = 1e-4  # used (with a warning) when a graph has no dt metadata
 
 
 def register(subparsers) -> None:
+    """Add ``taaf simulate`` to the ``taaf`` command (the ``taaf.commands`` entry point)."""
     p = subparsers.add_parser(
         "simulate", help="run a checkpoint or a NIR graph on a simulator backend",
         description="Checkpoint mode: accuracy of a backend on a data split and its agreement with "

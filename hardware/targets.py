@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from hardware.json_format import dump_json
 
 if TYPE_CHECKING:
     from hardware.loihi.program import LavaProgram
@@ -50,13 +50,6 @@ class ExportTarget:
     description: str
     build: Callable[..., TargetResult]
     build_graph: Callable[..., TargetResult] | None = None
-
-
-def dump_json(data) -> bytes:
-    """Indented JSON with numeric lists on one line each (bias vectors stay readable)."""
-    text = json.dumps(data, indent=1)
-    text = re.sub(r"\[\s+([-0-9.eE+,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-    return (text + "\n").encode()
 
 
 def _npz(arrays: Mapping[str, np.ndarray]) -> bytes:

@@ -107,14 +107,12 @@ def test_source_packages_exist():
         assert (REPO / pkg / "__init__.py").is_file(), pkg
 
 
-@pytest.mark.xfail(strict=False, reason="restructuring in progress")
 def test_every_public_name_has_a_docstring():
     missing = [entry for rel in source_files(DOC_PACKAGES) for entry in undocumented(rel)]
     assert not missing, (f"{len(missing)} public name(s) without a docstring:\n"
                          + "\n".join(missing))
 
 
-@pytest.mark.xfail(strict=False, reason="restructuring in progress")
 def test_no_source_file_exceeds_the_size_limit():
     offenders = [o for rel in source_files(SIZE_PACKAGES) if (o := oversized(rel))]
     assert not offenders, (f"source files over {MAX_LINES} lines:\n" + "\n".join(offenders))

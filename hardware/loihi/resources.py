@@ -70,11 +70,14 @@ class CoreLimits:
 
     @property
     def synaptic_memory_bits_per_core(self) -> int:
+        """Per-core synaptic memory in bits (what a layer's weights+delays are divided by)."""
         return 8 * self.synaptic_memory_bytes_per_core
 
 
 @dataclass(frozen=True)
 class LayerResources:
+    """What one neuron layer (or readout) occupies on the chip: neurons, synapses, memory, cores."""
+
     name: str
     kind: str  # "LIF" / "IF" / "CubaLIF" / "readout" / netx layer type
     neurons: int
@@ -89,31 +92,39 @@ class LayerResources:
 
 @dataclass(frozen=True)
 class ResourceReport:
+    """Per-layer resources of a network against cited Loihi 2 limits: does it fit one chip?"""
+
     layers: tuple[LayerResources, ...]
     limits: CoreLimits = field(default_factory=CoreLimits)
     source: str = ""
 
     @property
     def neurons(self) -> int:
+        """Neurons of every layer."""
         return sum(r.neurons for r in self.layers)
 
     @property
     def synapses_nonzero(self) -> int:
+        """Stored synapses (non-zero weights) of every layer."""
         return sum(r.synapses_nonzero for r in self.layers)
 
     @property
     def synapses_dense(self) -> int:
+        """All synapse slots of every layer (zeros included)."""
         return sum(r.synapses_dense for r in self.layers)
 
     @property
     def memory_bits(self) -> int:
+        """Synaptic memory of every layer (non-zero synapses x (weight + delay bits))."""
         return sum(r.memory_bits for r in self.layers)
 
     @property
     def cores(self) -> int:
+        """Neuro-cores needed, summed over layers (a layer never shares a core here)."""
         return sum(r.cores for r in self.layers)
 
     def violations(self) -> list[str]:
+        """Every per-chip limit the network exceeds, as a readable line each."""
         lim, out = self.limits, []
         if self.cores > lim.cores_per_chip:
             out.append(f"{self.cores} cores > {lim.cores_per_chip} per chip")
@@ -125,9 +136,11 @@ class ResourceReport:
 
     @property
     def fits_one_chip(self) -> bool:
+        """True when no per-chip limit is exceeded."""
         return not self.violations()
 
     def as_dict(self) -> dict:
+        """JSON-ready report (resources.json)."""
         return {
             "source": self.source,
             "layers": [asdict(r) for r in self.layers],
@@ -140,6 +153,7 @@ class ResourceReport:
         }
 
     def format_table(self) -> str:
+        """The printed resource report, with its citation and caveat."""
         lim = self.limits
         head = f"{'layer':<18} {'kind':<8} {'neurons':>8} {'synapses nz':>12} {'dense':>10} {'w+d bits':>8} " \
                f"{'mem KiB':>9} {'cores':>6}"
@@ -162,6 +176,7 @@ class ResourceReport:
 
 
 def layer_cores(neurons: int, memory_bits: int, limits: CoreLimits) -> int:
+    """Cores one layer needs: by neuron count or by synaptic memory, whichever binds."""
     return max(1, math.ceil(neurons / limits.neurons_per_core),
                math.ceil(memory_bits / limits.synaptic_memory_bits_per_core))
 

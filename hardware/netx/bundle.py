@@ -27,7 +27,7 @@ from hardware.loihi.program import LavaProgram, SynapseParams, map_graph
 from hardware.loihi.quant_rules import NetxRule
 from hardware.netx.format import GRADED_MESSAGE_BITS, NETX_BIAS_EXP, NetxFormatError, NetxLayer, cuba_neuron, write_net
 from hardware.netx.partition import NetxPart, Slot, partition
-from hardware.targets import dump_json
+from hardware.json_format import dump_json
 
 MANIFEST_NAME = "netx_manifest.json"
 READOUTS_NAME = "host_readouts.npz"
