@@ -99,3 +99,12 @@ def test_a_graph_without_dt_runs_with_a_warning(tmp_path):
     inputs = spike_inputs(tmp_path / "in.npz", (8,))
     proc = taaf("simulate", graph, "--input", inputs, "--backend", "loihi-emu", "-o", tmp_path / "o.npz")
     assert "no dt metadata" in proc.stderr and (tmp_path / "o.npz").exists()
+
+
+def test_exports_to_loihi2_and_netx_builds_it(ran, tmp_path):
+    name, graph, _, _ = ran
+    proc = subprocess.run([sys.executable, "-m", "export.cli", str(graph), "--target", "loihi2", "-o",
+                           str(tmp_path / "net"), "--dt", "1e-4"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "checked: every .net builds in lava-dl netx.hdf5.Network" in proc.stdout
+    assert (tmp_path / "net" / "part0.net").is_file() and (tmp_path / "net" / "netx_manifest.json").is_file()
