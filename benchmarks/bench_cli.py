@@ -29,8 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taaf import argtypes as num
+from taaf import budget
 from taaf.errors import TaafError
-from taaf.paths import prepare_output_dir
+from taaf.paths import check_output_dir, prepare_output_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 BACKENDS = ("torch", "reference")
 MAC_TABLE = "cmos45-fp32"  # where MACs go when a table is a spiking chip (energy.estimate_energy's default)
 THROUGHPUT_BATCH = 256
+MAX_RUNS = 100_000
 
 
 def register(subparsers) -> None:
@@ -66,19 +69,21 @@ def register(subparsers) -> None:
     )
     p.add_argument("model", help="the SNN: a model.pt from 'taaf train', or any NIR graph (.nir)")
     p.add_argument("--input", default="", help="graph mode: .npz with one array [T, B, *shape] per Input node")
-    p.add_argument("--dt", type=float, default=None, help="graph mode: time step (s) if the graph has no dt")
+    p.add_argument("--dt", type=num.positive_finite_float, default=None,
+                   help="graph mode: time step (s, > 0) if the graph has no dt")
     p.add_argument("--ann", default="", help="the ANN baseline: a model.pt from 'taaf train --model ann' "
                                             "trained on the same data")
     p.add_argument("--cost-table", action="extend", nargs="+", default=None, metavar="NAME_OR_PATH",
                    help="shipped table name (cmos45-fp32, cmos45-int8, loihi, truenorth) or a .json file of "
                         "the same form; repeatable (default: every shipped table)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split (0: all)")
+    p.add_argument("--limit", type=num.non_negative_int, default=0, help="only the first N samples of the split (0: all)")
     p.add_argument("--backend", default=None,
                    help="where the spikes are counted from: checkpoint: torch (default) or reference; "
                         "graph: any backend of 'taaf simulate' that runs NIR files (default reference)")
-    p.add_argument("--batch-size", type=int, default=100, help="samples per counting batch")
-    p.add_argument("--runs", type=int, default=50, help="timed onnxruntime runs per batch size")
+    p.add_argument("--batch-size", type=num.batch_size, default=100, help="samples per counting batch")
+    p.add_argument("--runs", type=num.int_in(1, MAX_RUNS, "runs"), default=50,
+                   help=f"timed onnxruntime runs per batch size (1..{MAX_RUNS})")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(handler=run)
 
@@ -87,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
     """``taaf bench``: a checkpoint against its data split, or a NIR graph on an input file."""
     from benchmarks.energy import available_cost_tables, load_cost_table
     from benchmarks.report import PLOTS, headline_table, validate_report
-    from taaf.checkpoint import is_nir_file
+    from taaf.checkpoint import check_split_matches, is_nir_file
     from taaf.data import load_dataset
 
+    check_output_dir(args.out, inputs=[args.model, args.ann or None, args.input or None])
     if is_nir_file(args.model):
         return run_graph(args)
     if args.input:
@@ -98,10 +104,6 @@ def run(args: argparse.Namespace) -> int:
     args.backend = args.backend or "torch"
     if args.backend not in BACKENDS:
         raise TaafError(f"--backend {args.backend!r}: a checkpoint is counted from {' or '.join(BACKENDS)}")
-    if args.limit < 0:
-        raise TaafError("--limit must be >= 0")
-    if args.batch_size < 1 or args.runs < 1:
-        raise TaafError("--batch-size and --runs must be >= 1")
     tables = tuple(load_cost_table(n) for n in (args.cost_table or available_cost_tables()))
     mac_table = load_cost_table(MAC_TABLE)
     snn = load_role(args.model, "snn")
@@ -113,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
     split = full.subset(slice(0, args.limit)) if args.limit else full
     if len(split) == 0:
         raise TaafError(f"the {args.split} split has no samples")
+    check_split_matches(snn, split, args.model)
+    if ann is not None:
+        check_split_matches(ann, split, args.ann)
+    neurons, batch = snn.model_config.neuron_count(), min(args.batch_size, len(split))
+    budget.check(f"counting a batch of {batch} samples", 8 * 8 * batch * snn.model_config.n_steps * neurons,
+                 f"batch x T {snn.model_config.n_steps} x {neurons:,} neurons, float64, recorded")
     report = build_report(snn, ann, args.model, args.ann, split, len(full), args.split, tables, mac_table,
                           args.backend, args.batch_size, args.runs)
     as_json = report.as_dict()

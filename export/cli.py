@@ -30,8 +30,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from taaf.argtypes import positive_finite_float
+from taaf.boundary import OneLineParser, add_global_options, parse_or_exit_code, run_guarded
 from taaf.errors import TaafError
-from taaf.paths import prepare_output_dir
+from taaf.paths import check_output_dir, prepare_output_dir
 
 TARGETS = {
     "nir": "chip graph (NIR) + host head (ONNX) + manifest; for a .nir: the checked graph + manifest",
@@ -81,7 +83,7 @@ def _input_range(text: str) -> tuple[str, float]:
 def build_parser() -> argparse.ArgumentParser:
     """The ``taaf-export`` argument parser; its epilog lists every available target."""
     targets = available_targets()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="taaf-export",
         description="Export a trained TAAF checkpoint, or any feed-forward NIR graph, through NIR.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -92,31 +94,35 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model.pt written by 'taaf train', or a NIR graph (.nir) written by any tool")
     parser.add_argument("--target", required=True, help=f"one of: {', '.join(targets)}")
     parser.add_argument("-o", "--out", required=True, help="output folder (created; files replaced atomically)")
-    parser.add_argument("--dt", type=float, default=None,
+    parser.add_argument("--dt", type=positive_finite_float, default=None,
                         help="time step in seconds (checkpoint: written to the graph, default 1e-4; "
                              "NIR graph: default its metadata dt, else 1e-4)")
     parser.add_argument("--input-range", type=_input_range, action="append", default=[], metavar="NAME=MAX",
                         help="NIR graph, fixed-point targets: max |x| of Input NAME (repeatable; default 1.0 each)")
+    add_global_options(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``taaf-export``; a :class:`TaafError` is one line on stderr and exit code 2."""
-    args = build_parser().parse_args(argv)
+    """Run ``taaf-export``: 0 on success; any failure is one line on stderr and exit code 2
+    (:mod:`taaf.boundary`; ``--debug`` shows the traceback), Ctrl-C 130."""
+    args = parse_or_exit_code(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    return run_guarded("taaf-export", lambda: _run(args), args)
+
+
+def _run(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    try:
-        ranges: dict[str, float] = {}
-        for name, value in args.input_range:
-            if name in ranges:
-                raise TaafError(f"--input-range {name} is given twice")
-            ranges[name] = value
-        written = export(Path(args.checkpoint), args.target, Path(args.out), dt=args.dt, notes=notes,
-                         input_ranges=ranges)
-    except TaafError as exc:
-        print(f"taaf-export: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    ranges: dict[str, float] = {}
+    for name, value in args.input_range:
+        if name in ranges:
+            raise TaafError(f"--input-range {name} is given twice")
+        ranges[name] = value
+    written = export(Path(args.checkpoint), args.target, Path(args.out), dt=args.dt, notes=notes,
+                     input_ranges=ranges)
     for name in written:
         print(f"wrote {Path(args.out) / name}")
     for note in notes:
@@ -184,15 +190,9 @@ def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
 
 
 def check_output_location(out: Path) -> None:
-    """Fail before any work when ``out`` could not be created or written; creates nothing."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise TaafError(f"cannot use output folder {out}: it exists and is not a folder")
-    base = out
-    while not base.exists() and base.parent != base:
-        base = base.parent
-    if not base.is_dir():
-        raise TaafError(f"cannot create output folder {out}: {base} is not a folder")
+    """Fail before any work when ``out`` could not be created or written; creates nothing
+    (:func:`taaf.paths.check_output_dir`)."""
+    check_output_dir(out)
 
 
 def install(files: dict[str, bytes], out: Path) -> None:

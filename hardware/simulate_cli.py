@@ -15,12 +15,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from taaf import argtypes as num
+from taaf import budget
 from taaf.errors import TaafError
+from taaf.paths import check_output_file
 
 from hardware.registry import BACKENDS, get_backend, graph_backends
 
@@ -40,14 +46,15 @@ def register(subparsers) -> None:
                    help="; ".join(f"{n}: {b.description}" for n, b in BACKENDS.items())
                    + f" (a .nir file: {', '.join(graph_backends())})")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--limit", type=int, default=0, help="only the first N samples of the split")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--limit", type=num.non_negative_int, default=0, help="only the first N samples of the split")
+    p.add_argument("--batch-size", type=num.batch_size, default=100)
     p.add_argument("--json", action="store_true", help="checkpoint mode: one JSON object on stdout")
     p.add_argument("--save", help="checkpoint mode: also write the JSON report to this file")
     p.add_argument("--input", help="graph mode: .npz with one array per Input node")
     p.add_argument("-o", "--out", help="graph mode: output .npz")
     p.add_argument("--record", action="store_true", help="graph mode: also write every node's states")
-    p.add_argument("--dt", type=float, default=None, help="time step (s); default: the graph's metadata, else 1e-4")
+    p.add_argument("--dt", type=num.positive_finite_float, default=None,
+                   help="time step (s, > 0); default: the graph's metadata, else 1e-4")
     p.set_defaults(handler=run)
 
 
@@ -62,7 +69,7 @@ def run(args) -> int:
 
 def _run_checkpoint(args) -> int:
     from hardware.agreement import measure_agreement
-    from taaf.checkpoint import load_checkpoint
+    from taaf.checkpoint import check_split_matches, load_checkpoint
     from taaf.data import load_dataset
     from taaf.dynamics import DEFAULT_DT
 
@@ -70,14 +77,18 @@ def _run_checkpoint(args) -> int:
     if args.input or args.out or args.record:
         raise TaafError(f"{args.target} is a checkpoint: --input, -o and --record are for a .nir graph "
                         f"(a checkpoint runs on its own data split)")
+    if args.save:
+        check_output_file(args.save, inputs=[args.target])
     ckpt = load_checkpoint(args.target)
     split = load_dataset(ckpt.data_spec).split(args.split)
-    if args.limit < 0:
-        raise TaafError("--limit must be >= 0")
+    check_split_matches(ckpt, split, args.target)
     if args.limit:
         split = split.subset(slice(0, args.limit))
+    neurons, batch = ckpt.model_config.neuron_count(), min(args.batch_size, len(split))
+    budget.check(f"simulating a batch of {batch} samples", 8 * 8 * batch * ckpt.model_config.n_steps * neurons,
+                 f"batch x T {ckpt.model_config.n_steps} x {neurons:,} neurons, float64, several runs")
     report = measure_agreement(ckpt, split, args.backend, batch_size=args.batch_size,
-                               dt=args.dt or DEFAULT_DT, progress=not args.json)
+                               dt=DEFAULT_DT if args.dt is None else args.dt, progress=not args.json)
     if args.save:
         from taaf.data.cache import atomic_write_bytes
 
@@ -114,8 +125,7 @@ def _run_graph(args) -> int:
     if args.save or args.split != "test" or args.limit:
         raise TaafError(f"{args.target} is a NIR graph: --save, --split and --limit are for a checkpoint "
                         f"(a graph runs on --input IN.npz and writes -o OUT.npz)")
-    if Path(args.out).resolve() in (Path(args.input).resolve(), Path(args.target).resolve()):
-        raise TaafError(f"-o {args.out} is one of the inputs; choose another output file")
+    check_output_file(args.out, inputs=[args.input, args.target])
     graph = load_graph(args.target)
     inputs = read_inputs(Path(args.input))
     dt = args.dt
@@ -137,11 +147,55 @@ def _run_graph(args) -> int:
 
 
 def read_inputs(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``--input`` .npz file (no pickles), or one clear error line."""
+    """The arrays of an ``--input`` .npz file, or one clear error line: the file must be a zip of
+    ``.npy`` members (no pickles), each a non-empty array of bool, integer or float numbers, all
+    finite, [T, ...] with T >= 1; the declared sizes are checked against the memory budget
+    (:mod:`taaf.budget`) before any array is read."""
+    path = Path(path)
     if not path.is_file():
         raise TaafError(f"{path}: no such input file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise TaafError(f"{path}: not a readable .npz ({exc})") from None
+        with zipfile.ZipFile(path) as zf:
+            members = [_npy_header(path, zf, info) for info in zf.infolist()]
+            if not members:
+                raise TaafError(f"{path}: the .npz holds no arrays")
+            total = sum(8 * math.prod(shape) for _, _, shape, _ in members)
+            budget.check(f"the input arrays of {path}", total, "as float64")
+            arrays = {}
+            for name, info, _, _ in members:
+                with zf.open(info) as fh:
+                    arrays[name] = _check_array(path, name, np.lib.format.read_array(fh, allow_pickle=False))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise TaafError(f"{path}: not a readable .npz ({reason}; truncated or corrupt?)") from None
+    return arrays
+
+
+def _npy_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """(name, member, shape, dtype) of one .npz member, from its .npy header only."""
+    if not info.filename.endswith(".npy"):
+        raise TaafError(f"{path}: member {info.filename!r} is not a .npy array (an .npz holds only arrays)")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise TaafError(f"{path}: member {info.filename!r} has .npy format version {version}, not 1.0 or 2.0")
+    name = info.filename[:-len(".npy")]
+    if dtype.kind not in "biuf":
+        raise TaafError(f"{path}: array {name!r} has dtype {dtype} (needs bool, integer or float numbers)")
+    return name, info, tuple(int(n) for n in shape), dtype
+
+
+def _check_array(path: Path, name: str, array: np.ndarray) -> np.ndarray:
+    if array.ndim == 0:
+        raise TaafError(f"{path}: array {name!r} is a scalar; inputs are [T, B, *shape] or [T, *shape]")
+    if array.shape[0] == 0:
+        raise TaafError(f"{path}: array {name!r} has no time steps (shape {array.shape})")
+    if array.size == 0:
+        raise TaafError(f"{path}: array {name!r} is empty (shape {array.shape}: a batch or size of 0)")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise TaafError(f"{path}: array {name!r} holds NaN or infinite values")
+    return array

@@ -4,13 +4,14 @@ Layout (a plain dict of tensors and JSON-able values, nothing pickled beyond tha
     format: "taaf-checkpoint", version: 1,
     model_config / train_config / data_spec: dataclass dicts (see taaf.config / taaf.data),
     state_dict: the model's tensors, summary: small JSON-able facts (e.g. selected epoch).
-Any failure to read one becomes a :class:`CheckpointError` naming the file and the reason.
+Any failure to read one becomes a :class:`CheckpointError` naming the file and the reason: an
+unreadable file, a config with out-of-range, non-finite or absurd values (see the bounds in
+:mod:`taaf.config`), a network larger than the memory budget (:mod:`taaf.budget`), NaN or
+infinite weights, or a model T that disagrees with its data spec.
 """
 from __future__ import annotations
 
 import io
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from taaf.config import ModelConfig, TrainConfig, from_dict, to_dict
 from taaf.data import DataSpec
 from taaf.data.cache import atomic_write_bytes
+from taaf.budget import BudgetError
 from taaf.errors import CheckpointError, ConfigError
 from taaf.model.network import AVNetwork, build_network
 
@@ -81,7 +83,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
                               f"'taaf bench G.nir')")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+    except MemoryError:
+        raise CheckpointError(f"{path}: not a readable checkpoint (it declares more data than fits in memory)") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt archive fails torch.load in many ways, all "unreadable"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -94,11 +98,33 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
         data_spec = from_dict(DataSpec, payload["data_spec"])
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{path}: invalid configuration ({exc})") from None
-    model = build_network(model_config)
+    if model_config.n_steps != data_spec.n_steps:
+        raise CheckpointError(f"{path}: the model is configured for T = {model_config.n_steps} steps but its data "
+                              f"spec has T = {data_spec.n_steps}; the checkpoint is inconsistent")
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'state_dict' is not a mapping of tensors")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: non-finite weights in {name} (NaN or infinity); the checkpoint is "
+                                  f"unusable (retrain, e.g. with a smaller --lr)")
     try:
-        model.load_state_dict(payload["state_dict"])
+        model = build_network(model_config)
+    except BudgetError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    try:
+        model.load_state_dict(state)
     except (KeyError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match the stored configuration ({first[:160]})") from None
     model.to(device).eval()
     return Checkpoint(model, model_config, train_config, data_spec, dict(payload.get("summary", {})))
+
+
+def check_split_matches(ckpt: Checkpoint, split, path: str | Path = "") -> None:
+    """Refuse to run a checkpoint on data whose T differs from the model's (a wrong success
+    otherwise: the network runs on any T, and its numbers mean nothing)."""
+    steps = getattr(split, "n_steps", ckpt.model_config.n_steps)
+    if steps != ckpt.model_config.n_steps:
+        raise CheckpointError(f"{path or 'checkpoint'}: the model is configured for T = {ckpt.model_config.n_steps} "
+                              f"steps but its data has T = {steps}")

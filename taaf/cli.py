@@ -1,7 +1,9 @@
 """The ``taaf`` command: build data, train, evaluate, and run the end-to-end demo.
 
-Every subcommand turns user errors (bad files, flags, data roots) into one line on stderr and
-exit code 2; see :mod:`taaf.errors`.
+Every subcommand runs inside one error boundary (:mod:`taaf.boundary`): bad files, flags,
+numbers, data roots, unwritable outputs, memory refusals (:mod:`taaf.budget`) and even bugs are
+one line on stderr and exit code 2 (exit code 1 is never used; ``--debug`` shows the traceback),
+Ctrl-C is exit code 130. Numeric flags are checked by the parser (:mod:`taaf.argtypes`).
 """
 from __future__ import annotations
 
@@ -12,28 +14,24 @@ import time
 import warnings
 from dataclasses import asdict, replace
 
+from taaf import argtypes as num
+from taaf.boundary import EXIT_USAGE, OneLineParser, add_global_options, parse_or_exit_code, run_guarded
 from taaf.errors import TaafError
-from taaf.paths import prepare_output_dir
-
-EXIT_USAGE = 2
+from taaf.paths import check_output_dir, prepare_output_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``taaf`` console script; returns the exit code (2 on user errors, 130 on Ctrl-C)."""
+    """Entry point of the ``taaf`` console script; returns the exit code: 0, 2 on any failure
+    (one line on stderr, see :mod:`taaf.boundary`; exit code 1 is never used), 130 on Ctrl-C."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_or_exit_code(parser, argv)
+    if isinstance(args, int):
+        return args
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
     _quiet_library_warnings()
-    try:
-        return int(args.handler(args) or 0)
-    except TaafError as exc:
-        print(f"taaf {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_guarded(f"taaf {args.command}", lambda: args.handler(args), args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,11 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     from taaf.config import METHODS, MODELS, TrainConfig
     from taaf.data import DATASETS, PRESETS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="taaf",
         description="Multimodal spiking networks with Temporal Attention-guided Adaptive Fusion (TAAF).",
         epilog="Start with 'taaf demo', or: taaf data -> taaf train -> taaf eval. "
-               "Each subcommand has --help.",
+               "Each subcommand has --help. Any failure is one line on stderr and exit code 2 "
+               "(--debug: the traceback instead); Ctrl-C exits with 130.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -55,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="av-digits is built offline from real data; crema-d/ave need --root")
         g.add_argument("--preset", choices=sorted(PRESETS), default="audio-dominant",
                        help="AV-Digits imbalance setting (which modality is degraded)")
-        g.add_argument("--steps", type=int, default=16, metavar="T", help="SNN time steps per sample")
-        g.add_argument("--data-seed", type=int, default=0, help="seed of the data splits and degradation")
+        g.add_argument("--steps", type=num.steps, default=16, metavar="T",
+                       help="SNN time steps per sample (1..10000)")
+        g.add_argument("--data-seed", type=num.seed, default=0,
+                       help="seed of the data splits and degradation (0..2**32-1)")
         g.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
-        g.add_argument("--image-size", type=int, default=32, help="CREMA-D / AVE frame size")
+        g.add_argument("--image-size", type=num.image_size, default=32, help="CREMA-D / AVE frame size (1..4096)")
 
     p = sub.add_parser("data", help="build (or check) a data set and print its summary",
                        description="Build AV-Digits (cached under the user cache dir) or check a "
@@ -76,23 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODELS, default="snn",
                    help="snn (the deployable spiking network) or ann (same layers, ReLU, no time "
                         "dimension: the benchmarking baseline)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (same seed, same machine -> same metrics)")
+    p.add_argument("--seed", type=num.seed, default=0,
+                   help="training seed, 0..2**32-1 (same seed, same machine -> same metrics)")
     defaults = TrainConfig()  # one source of truth for every training default
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--epochs", type=num.epochs, default=defaults.epochs)
     p.add_argument("--out", required=True, help="output folder")
     t = p.add_argument_group("training")
-    t.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    t.add_argument("--lr", type=float, default=defaults.lr)
+    t.add_argument("--batch-size", type=num.batch_size, default=defaults.batch_size)
+    t.add_argument("--lr", type=num.positive_finite_float, default=defaults.lr)
     t.add_argument("--optimizer", choices=("adam", "sgd"), default=defaults.optimizer)
-    t.add_argument("--gamma", type=float, default=defaults.gamma, help="TAAF learning-rate modulation strength")
-    t.add_argument("--min-coefficient", type=float, default=defaults.min_coefficient,
+    t.add_argument("--gamma", type=num.non_negative_finite_float, default=defaults.gamma,
+                   help="TAAF learning-rate modulation strength")
+    t.add_argument("--min-coefficient", type=num.unit_float, default=defaults.min_coefficient,
                    help="TAAF: the dominant modality's learning rate is never scaled below this")
-    t.add_argument("--modulation-warmup", type=int, default=defaults.modulation_warmup,
+    t.add_argument("--modulation-warmup", type=num.non_negative_int, default=defaults.modulation_warmup,
                    help="epochs before TAAF / OGM-GE balancing starts")
-    t.add_argument("--step-loss-weight", type=float, default=defaults.step_loss_weight, help="TAAF per-step loss lambda (0 = off)")
+    t.add_argument("--step-loss-weight", type=num.non_negative_finite_float, default=defaults.step_loss_weight,
+                   help="TAAF per-step loss lambda (0 = off)")
     t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
     t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
-    t.add_argument("--ogm-alpha", type=float, default=defaults.ogm_alpha, help="OGM-GE modulation strength")
+    t.add_argument("--ogm-alpha", type=num.non_negative_finite_float, default=defaults.ogm_alpha,
+                   help="OGM-GE modulation strength")
     t.add_argument("--no-ge-noise", action="store_true", help="OGM without the GE noise term")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -111,9 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the end-to-end demo on AV-Digits (what 'make demo' runs)",
                        description="Build AV-Digits, train TAAF, evaluate, save checkpoint and plots under OUT.")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=num.epochs, default=12)
+    p.add_argument("--seed", type=num.seed, default=0)
     p.set_defaults(handler=cmd_demo)
+    add_global_options(parser)
+    for subparser in sub.choices.values():
+        add_global_options(subparser)
     return parser
 
 
@@ -186,8 +194,9 @@ def cmd_train(args) -> int:
     from taaf.training.trainer import model_config_for
     from taaf.workflow import train_and_save
 
-    out = prepare_output_dir(args.out)
+    check_output_dir(args.out)
     spec = _data_spec(args)
+    device = resolve_device(args.device)
     cfg = TrainConfig(
         method=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, seed=args.seed, gamma=args.gamma, min_coefficient=args.min_coefficient,
@@ -198,7 +207,8 @@ def cmd_train(args) -> int:
     model_cfg = model_config_for(data, cfg, model=args.model)
     if args.no_time_warp:
         model_cfg = replace(model_cfg, time_warp=False)
-    train_and_save(data, spec, cfg, model_cfg, out, device=resolve_device(args.device), progress=not args.quiet)
+    out = prepare_output_dir(args.out)
+    train_and_save(data, spec, cfg, model_cfg, out, device=device, progress=not args.quiet)
     return 0
 
 
@@ -222,6 +232,7 @@ def cmd_demo(args) -> int:
     from taaf.workflow import run_demo
 
     start = time.perf_counter()
+    check_output_dir(args.out)
     run_demo(prepare_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=resolve_device("auto"))
     print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {args.out}/")
     return 0

@@ -7,6 +7,8 @@ a :class:`ConfigError`, which is how a foreign or hand-edited checkpoint is caug
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +21,17 @@ METHODS = ("taaf", "concat", "ogm-ge")
 MODALITIES = ("audio", "visual")
 
 T = TypeVar("T")
+
+# Documented upper bounds. A checkpoint, flag or data spec beyond them is refused (ConfigError)
+# before anything is allocated; they are far above any network this toolkit deploys on a chip.
+MAX_STEPS = 10_000  # time steps T (n_steps, data T, max_delay)
+MAX_UNITS = 1_000_000  # neurons of one layer, features, channels, classes, image C/H/W
+MAX_KERNEL = 1_024  # convolution kernel size and stride
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1_000_000
+MAX_IMAGE_SIZE = 4_096  # CREMA-D / AVE frame size
+MAX_SEED = 2 ** 32 - 1  # numpy's seed range
+MAX_FACTOR = 1e6  # init_gain, lr, gamma, loss weights: finite and at most this
 
 
 @dataclass(frozen=True)
@@ -33,8 +46,7 @@ class NeuronConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.beta <= 1.0:
             raise ConfigError(f"neuron beta must be in [0, 1], got {self.beta}")
-        if self.threshold <= 0:
-            raise ConfigError(f"neuron threshold must be positive, got {self.threshold}")
+        check_real("neuron threshold", self.threshold, 0.0, MAX_FACTOR, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -45,11 +57,13 @@ class AudioEncoderConfig:
     hidden: tuple[int, ...] = (128, 128)
 
     def __post_init__(self) -> None:
-        _check_positive("audio.in_features", self.in_features)
+        check_count("audio.in_features", self.in_features)
         if not self.hidden:
             raise ConfigError("audio.hidden needs at least one layer")
+        if len(self.hidden) > 64:
+            raise ConfigError(f"audio.hidden has {len(self.hidden)} layers (at most 64)")
         for h in self.hidden:
-            _check_positive("audio.hidden", h)
+            check_count("audio.hidden", h)
 
 
 @dataclass(frozen=True)
@@ -71,10 +85,27 @@ class VisualEncoderConfig:
             raise ConfigError(f"visual.in_shape must be (C, H, W), got {self.in_shape}")
         if len(self.channels) != len(self.strides):
             raise ConfigError("visual.channels and visual.strides must have the same length")
-        for v in (*self.in_shape, *self.channels, *self.strides, self.kernel_size, self.hidden):
-            _check_positive("visual", v)
+        if len(self.channels) > 64:
+            raise ConfigError(f"visual.channels has {len(self.channels)} layers (at most 64)")
+        for name, v in (("in_shape", self.in_shape), ("channels", self.channels), ("hidden", (self.hidden,))):
+            for x in v:
+                check_count(f"visual.{name}", x)
+        for name, v in (("strides", self.strides), ("kernel_size", (self.kernel_size,))):
+            for x in v:
+                check_count(f"visual.{name}", x, MAX_KERNEL)
         if self.kernel_size % 2 != 1:
             raise ConfigError("visual.kernel_size must be odd ('same' padding)")
+
+    def conv_shapes(self) -> list[tuple[int, int, int]]:
+        """The [C, H, W] output of every strided 'same'-padded convolution, in order."""
+        c, h, w = self.in_shape
+        pad, shapes = self.kernel_size // 2, []
+        for out_c, stride in zip(self.channels, self.strides):
+            h = (h + 2 * pad - self.kernel_size) // stride + 1
+            w = (w + 2 * pad - self.kernel_size) // stride + 1
+            c = out_c
+            shapes.append((c, h, w))
+        return shapes
 
 
 @dataclass(frozen=True)
@@ -108,14 +139,36 @@ class ModelConfig:
             raise ConfigError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion {self.fusion!r} (choose from {', '.join(FUSIONS)})")
-        for name in ("n_classes", "n_steps", "fused_hidden"):
-            _check_positive(name, getattr(self, name))
+        check_count("n_classes", self.n_classes)
+        check_count("n_steps", self.n_steps, MAX_STEPS)
+        check_count("fused_hidden", self.fused_hidden)
         if self.n_classes < 2:
             raise ConfigError("n_classes must be at least 2")
-        if self.max_delay < 0:
-            raise ConfigError("max_delay must be >= 0")
-        if self.init_gain <= 0:
-            raise ConfigError("init_gain must be positive")
+        check_count("max_delay", self.max_delay, MAX_STEPS, low=0)
+        check_real("init_gain", self.init_gain, 0.0, MAX_FACTOR, open_low=True)
+
+    def parameter_count(self) -> int:
+        """An upper bound (within a few percent) of the parameters of the network this config
+        describes, computed from the shapes without allocating anything, so a checkpoint's config
+        is sized against the memory budget before the network is built."""
+        sizes = (self.audio.in_features, *self.audio.hidden)
+        n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        c, k = self.visual.in_shape[0], self.visual.kernel_size
+        for out_c, _ in zip(self.visual.channels, self.visual.strides):
+            n += c * out_c * k * k + out_c
+            c = out_c
+        last = self.visual.conv_shapes()[-1] if self.visual.channels else self.visual.in_shape
+        n += last[0] * last[1] * last[2] * self.visual.hidden + self.visual.hidden
+        fa, fv, fh = self.audio.hidden[-1], self.visual.hidden, self.fused_hidden
+        n += (fa + fv + 2) * self.n_classes + 2 * (fa + fv)  # evidence readouts, time-warp delays
+        if self.fusion == "taaf":
+            n += fa * fh + fh + fv * fh + 3 * fh + 3
+        return n + 8 * (len(self.audio.hidden) + len(self.visual.channels) + 2)  # neuron parameters
+
+    def neuron_count(self) -> int:
+        """Neurons (state per sample and step) of the whole network: every LIF layer."""
+        conv = sum(c * h * w for c, h, w in self.visual.conv_shapes())
+        return sum(self.audio.hidden) + conv + self.visual.hidden + self.fused_hidden + 2 * self.n_classes
 
 
 @dataclass(frozen=True)
@@ -157,14 +210,14 @@ class TrainConfig:
             raise ConfigError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"unknown optimizer {self.optimizer!r} (adam or sgd)")
-        _check_positive("epochs", self.epochs)
-        _check_positive("batch_size", self.batch_size)
-        if self.lr <= 0:
-            raise ConfigError("lr must be positive")
-        if self.modulation_warmup < 0:
-            raise ConfigError("modulation_warmup must be >= 0")
-        if not 0.0 <= self.min_coefficient <= 1.0:
-            raise ConfigError("min_coefficient must be in [0, 1]")
+        check_count("epochs", self.epochs, MAX_EPOCHS)
+        check_count("batch_size", self.batch_size, MAX_BATCH)
+        check_count("seed", self.seed, MAX_SEED, low=0)
+        check_count("modulation_warmup", self.modulation_warmup, MAX_EPOCHS, low=0)
+        check_real("lr", self.lr, 0.0, MAX_FACTOR, open_low=True)
+        for name in ("weight_decay", "gamma", "step_loss_weight", "ogm_alpha"):
+            check_real(name, getattr(self, name), 0.0, MAX_FACTOR)
+        check_real("min_coefficient", self.min_coefficient, 0.0, 1.0)
 
     @property
     def fusion(self) -> str:
@@ -172,9 +225,24 @@ class TrainConfig:
         return "taaf" if self.method == "taaf" else "concat"
 
 
-def _check_positive(name: str, value: int | float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value}")
+def check_count(name: str, value: int, high: int = MAX_UNITS, low: int = 1) -> None:
+    """An integer in [low, high] (bools and non-integers refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{name} must be {'positive' if low == 1 else f'>= {low}'}, got {value}")
+    if value > high:
+        raise ConfigError(f"{name} = {value} is beyond the supported maximum {high}")
+
+
+def check_real(name: str, value: float, low: float, high: float, open_low: bool = False) -> None:
+    """A finite number in [low, high] (``(low, high]`` with ``open_low``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if value < low or (open_low and value == low):
+        raise ConfigError(f"{name} must be {'>' if open_low else '>='} {low:g}, got {value}")
+    if value > high:
+        raise ConfigError(f"{name} = {value} is beyond the supported maximum {high:g}")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -221,7 +289,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if tp is int and float(value) != int(value):
+        if isinstance(value, float) and not math.isfinite(value) or abs(value) > 1e300:
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        if tp is int and isinstance(value, float) and value != int(value):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return tp(value)
     if tp is str:

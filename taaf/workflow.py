@@ -10,10 +10,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from taaf.checkpoint import load_checkpoint, save_checkpoint
+from taaf.checkpoint import check_split_matches, load_checkpoint, save_checkpoint
 from taaf.config import ModelConfig, TrainConfig, to_dict
 from taaf.data import DataSpec, MultimodalDataset, load_dataset
 from taaf.data.cache import atomic_write_bytes
+from taaf.errors import TaafError
 from taaf.evaluate import predict
 from taaf.training.plots import plot_attention, plot_training
 from taaf.training.trainer import TrainResult, history_as_json, train
@@ -23,7 +24,9 @@ CHECKPOINT_NAME = "model.pt"
 
 def train_and_save(data: MultimodalDataset, spec: DataSpec, cfg: TrainConfig, model_cfg: ModelConfig,
                    out: Path, device: str = "cpu", progress: bool = True) -> TrainResult:
-    """Train, then write model.pt, metrics.json, training_curves.png (+ attention.png for TAAF)."""
+    """Train, then write model.pt, metrics.json, training_curves.png (+ attention.png for TAAF).
+    The model's T must be the data's, and a batch must fit the memory budget (else TaafError)."""
+    check_training_fits(data, cfg, model_cfg)
     start = time.perf_counter()
     result = train(data, cfg, model_cfg, device=device, progress=progress)
     if not result.history:  # a non-zero torchrun rank: rank 0 writes
@@ -51,10 +54,26 @@ def train_and_save(data: MultimodalDataset, spec: DataSpec, cfg: TrainConfig, mo
     return result
 
 
+def check_training_fits(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig) -> None:
+    """Refuse a model whose T is not the data's, and a training batch over the memory budget
+    (spikes, membranes and their gradients of every neuron at every step, float32, plus the
+    parameters with their gradients and two optimizer moments)."""
+    from taaf import budget
+
+    if model_cfg.n_steps != data.train.n_steps:
+        raise TaafError(f"the model is configured for T = {model_cfg.n_steps} steps but the data has "
+                        f"T = {data.train.n_steps}")
+    per_step = model_cfg.neuron_count()
+    activations = 4 * 4 * min(cfg.batch_size, len(data.train)) * model_cfg.n_steps * per_step
+    budget.check("one training batch", activations + 16 * model_cfg.parameter_count(),
+                 f"batch {cfg.batch_size} x T {model_cfg.n_steps} x {per_step:,} neurons")
+
+
 def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cpu") -> dict:
     """Load a checkpoint, rebuild its data set and report its accuracies on ``split`` as a JSON-able dict."""
     ckpt = load_checkpoint(path, device=device)
     data = load_dataset(ckpt.data_spec)
+    check_split_matches(ckpt, data.split(split), path)
     preds = predict(ckpt.model, data.split(split))
     acc = preds.accuracies()
     return {

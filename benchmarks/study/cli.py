@@ -16,6 +16,7 @@ import argparse
 import json
 from dataclasses import asdict
 
+from taaf import argtypes as num
 from taaf.errors import TaafError
 from taaf.paths import prepare_output_dir
 
@@ -40,12 +41,12 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", choices=DATASETS, default="av-digits",
                    help="crema-d / ave run their own (natural) imbalance as the one setting")
     p.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default 0 1 2)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs for every method (default 20)")
+    p.add_argument("--seeds", type=num.seed, nargs="+", default=None, help="training seeds (default 0 1 2)")
+    p.add_argument("--epochs", type=num.epochs, default=None, help="epochs for every method (default 20)")
     p.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, default=None, help="subset of methods")
     p.add_argument("--settings", nargs="+", default=None,
                    help="AV-Digits presets (default clean audio-dominant visual-dominant)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=num.int_in(1, 1024, "workers"), default=None,
                    help="parallel training processes (default: CPU cores, 1 on CUDA)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--summarize", action="store_true", help="only re-summarise the runs already in OUT/runs")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taaf.config import MAX_IMAGE_SIZE, MAX_SEED, MAX_STEPS, check_count
 from taaf.data.avdigits import DEFAULT_PRESET, PRESETS, AVDigitsConfig, Degradation, load_av_digits
 from taaf.data.base import MultimodalDataset, MultimodalSplit
 from taaf.errors import ConfigError
@@ -32,8 +33,9 @@ class DataSpec:
             raise ConfigError(f"unknown dataset {self.dataset!r} (choose from {', '.join(DATASETS)})")
         if self.dataset != "av-digits" and not self.root:
             raise ConfigError(f"{self.dataset} needs --root, the folder holding its files")
-        if self.n_steps < 1:
-            raise ConfigError("n_steps must be >= 1")
+        check_count("n_steps", self.n_steps, MAX_STEPS)
+        check_count("seed", self.seed, MAX_SEED, low=0)
+        check_count("image_size", self.image_size, MAX_IMAGE_SIZE)
 
 
 def load_dataset(spec: DataSpec) -> MultimodalDataset:

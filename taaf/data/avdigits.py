@@ -22,6 +22,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -52,8 +55,8 @@ class Degradation:
     audio_coefficients: int = 13
 
     def __post_init__(self) -> None:
-        if self.image_noise < 0 or self.audio_noise < 0:
-            raise ConfigError("noise levels must be >= 0")
+        if not all(math.isfinite(v) and 0 <= v <= 1e6 for v in (self.image_noise, self.audio_noise)):
+            raise ConfigError(f"noise levels must be finite and >= 0, got {self.image_noise}, {self.audio_noise}")
         if not 0.0 <= self.image_occlusion < 1.0:
             raise ConfigError("image_occlusion must be in [0, 1)")
         if not 1 <= self.audio_coefficients <= 13:
@@ -103,15 +106,21 @@ def build_av_digits(config: AVDigitsConfig, use_cache: bool = True) -> tuple[Mul
     if use_cache and data_path.is_file() and manifest_path.is_file():
         try:
             manifest = json.loads(manifest_path.read_text())
-            return _from_arrays(np.load(data_path), manifest), manifest
-        except (OSError, ValueError, KeyError, DataError):
-            pass  # a stale or damaged cache entry is rebuilt below
+            with np.load(data_path, allow_pickle=False) as npz:
+                return _from_arrays(npz, manifest), manifest
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError, DataError,
+                zipfile.BadZipFile, zlib.error):
+            pass  # a truncated, bit-flipped or stale cache entry (or a manifest of the wrong type) is rebuilt
     arrays, manifest = _build(config)
     dataset = _from_arrays(arrays, manifest)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write_bytes(data_path, buffer.getvalue())
-    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+    try:
+        atomic_write_bytes(data_path, buffer.getvalue())
+        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+    except OSError as exc:
+        raise DataError(f"cannot write the data cache in {folder} ({exc.strerror or exc}); set TAAF_CACHE_DIR "
+                        f"to a writable folder") from None
     return dataset, manifest
 
 
@@ -119,6 +128,10 @@ def _build(config: AVDigitsConfig) -> tuple[dict[str, np.ndarray], dict]:
     from sklearn.datasets import load_digits  # ships with scikit-learn: no download
 
     spoken = load_spoken_digits()
+    from taaf import budget  # the frames are resampled to T in float64, standardised, then cast
+
+    budget.check(f"building AV-Digits at T = {config.n_steps}", 3 * 8 * len(spoken.clips) * config.n_steps * 13,
+                 f"{len(spoken.clips)} clips x T x 13 MFCCs x 8 B, three copies")
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None]  # [N, 1, 8, 8] in [0, 1]
     image_labels = digits.target.astype(np.int64)
@@ -179,7 +192,7 @@ def _from_arrays(arrays, manifest: dict) -> MultimodalDataset:
         audio, image = arrays[f"{split}_audio"], arrays[f"{split}_image"]
         labels = arrays[f"{split}_labels"]
         expected = manifest["splits"][split]["sha256"]
-        if _array_sha(audio) != expected["audio"] or _array_sha(labels) != expected["labels"]:
+        if any(_array_sha(a) != expected[k] for k, a in (("audio", audio), ("image", image), ("labels", labels))):
             raise DataError(f"av-digits cache for split {split} does not match its manifest")
         ids = tuple(f"fsdd{c}+digits{i}" for c, i in zip(arrays[f"{split}_clip"], arrays[f"{split}_image_index"]))
         splits[split] = MultimodalSplit(audio, image, labels, CLASS_NAMES, split, ids)

@@ -15,9 +15,17 @@ from platformdirs import user_cache_dir
 
 def cache_dir(sub: str = "") -> Path:
     """The cache folder (or its ``sub`` folder), created if missing; ``TAAF_CACHE_DIR`` overrides the default."""
+    from taaf.errors import DataError
+
     root = Path(os.environ.get("TAAF_CACHE_DIR") or user_cache_dir("taaf-toolkit"))
     path = root / sub if sub else root
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot use the cache folder {path} ({exc.strerror or exc}); set TAAF_CACHE_DIR to "
+                        f"a writable folder") from None
+    if not path.is_dir():
+        raise DataError(f"cannot use the cache folder {path}: it is not a folder; set TAAF_CACHE_DIR")
     return path
 
 

@@ -128,5 +128,10 @@ AVNetwork = AVSpikingNet | AVANNNet
 
 
 def build_network(cfg: ModelConfig) -> AVNetwork:
-    """The network ``cfg.model`` names (snn or ann), freshly initialised."""
+    """The network ``cfg.model`` names (snn or ann), freshly initialised; a config whose
+    parameters exceed the memory budget is refused first (:class:`~taaf.budget.BudgetError`)."""
+    from taaf import budget
+
+    n = cfg.parameter_count()
+    budget.check("the network's parameters", 4 * n, f"{n:,} float32 parameters")
     return AVANNNet(cfg) if cfg.model == "ann" else AVSpikingNet(cfg)
