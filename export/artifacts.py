@@ -32,6 +32,7 @@ from taaf.checkpoint import Checkpoint
 from taaf.data.cache import sha256_bytes, sha256_file
 from taaf.dynamics import DEFAULT_DT
 from taaf.errors import TaafError
+from taaf.nir_checks import check_hdf5_budget, nonfinite_parameters
 
 PARTITION = ("chip: taaf.nir (encoders, time-warp delays, fused spiking layer, linear readouts); "
              "host: host_head.onnx (softmax over modalities, softmax over time, weighted sum)")
@@ -131,7 +132,7 @@ GRAPH_FORMAT = "taaf-export-graph"
 DEFAULT_INPUT_RANGE = 1.0  # max |x| of an Input when --input-range does not name it
 CHECKPOINT_TARGETS = ("snntorch", "norse", "onnx")  # built from the TAAF model itself, not from a graph
 _NIR_READ_ERRORS = (OSError, ValueError, KeyError, AssertionError, TypeError, AttributeError, IndexError,
-                    NotImplementedError)
+                    NotImplementedError, RuntimeError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def read_graph_source(path: Path, dt: float | None) -> GraphSource:
     """Read and check a NIR graph with ``nir.read`` (one Input and Output at least, edges that
     name nodes, a usable dt); the time step is ``dt``, else the graph's metadata, else DEFAULT_DT."""
     path = Path(path)
+    check_hdf5_budget(path, "the parameters")  # declared sizes, before anything is read
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -208,6 +210,10 @@ def read_graph_source(path: Path, dt: float | None) -> GraphSource:
         raise TaafError(f"cannot read NIR graph {path}: {_one_line(exc)}") from None
     if not isinstance(graph, nir.NIRGraph):
         raise TaafError(f"{path} holds a single {type(graph).__name__} node, not a NIR graph")
+    bad = nonfinite_parameters(graph)
+    if bad:
+        raise TaafError(f"{path}: parameters hold NaN or infinity: {', '.join(bad[:5])}"
+                        f"{' ...' if len(bad) > 5 else ''}")
     unknown = sorted({n for edge in graph.edges for n in edge} - set(graph.nodes))
     if unknown:
         raise TaafError(f"{path}: edges name nodes that do not exist: {unknown[:5]}")

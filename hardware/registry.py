@@ -48,7 +48,32 @@ class Backend:
         """Run ``graph`` on ``inputs`` (one array per Input node, [T, B, *shape])."""
         if self.for_graph is None:
             raise TaafError(f"backend {self.name!r} cannot run a NIR file: {self.graph_note}")
+        if self.name != "reference":  # the reference simulator sizes its own run
+            check_run_budget(graph, inputs, dt, record)
         return self.for_graph(graph, inputs, dt, record)
+
+
+def check_run_budget(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], dt: float | None,
+                     record: bool) -> None:
+    """Refuse a graph run whose T x batch x state (as the reference simulator would hold it)
+    exceeds the memory budget, before a backend allocates it; a graph the reference cannot
+    compile is left to the backend, which reports it in its own words."""
+    from hardware.reference import ReferenceSimulator
+    from hardware.reference.errors import GraphError
+    from taaf import budget
+
+    try:
+        sim = ReferenceSimulator(graph, dt)
+    except (GraphError, ValueError, TypeError):
+        return
+    name = next((n for n in sim.plan.inputs if n in inputs), None)
+    if name is None:
+        return
+    shape = np.shape(inputs[name])
+    per_sample = len(sim.plan.ops[name].out_shape)
+    steps, batch = (shape[0] if shape else 1), (shape[1] if len(shape) == per_sample + 2 else 1)
+    budget.check(f"running {steps} steps x batch {batch}", sim.run_bytes(steps, batch, record),
+                 "outputs, recorded states and neuron state")
 
 
 # --- checkpoint runners -------------------------------------------------------------------------

@@ -32,7 +32,7 @@ This is the NIR paper's LIF mapping (Dense(w = dt/tau) + LIF(du = 1, dv = dt/tau
 general form. Convolutions become Dense with the unrolled matrix, not Lava's ``Conv``:
 Lava 0.10's float ``Conv`` model computes in float32 through torch (which breaks the
 spike-for-spike agreement with the float64 reference) and expects (W, H, C) layouts;
-the unrolled matrix is exact and small for our encoders (size-guarded).
+the unrolled matrix is exact and small for our encoders (sized against the memory budget first).
 
 Latency alignment (the one place it is done: :func:`lower_graph`)
 ----------------------------------------------------------------
@@ -77,8 +77,10 @@ from hardware.reference.nodes import (
     ScaleOp,
 )
 from hardware.reference import ReferenceSimulator
+from taaf import budget
 
-MAX_UNROLLED_ENTRIES = 50_000_000  # guard for convolution -> Dense matrices
+UNROLL_BYTES_PER_ENTRY = 24  # convolution -> Dense: the float64 matrix and its index arithmetic, sized
+# against the memory budget (taaf.budget) before it is built
 NEURON_OPS = (LIFOp, IFOp, CubaLIFOp)
 
 
@@ -102,9 +104,8 @@ def _linear(name: str, op: Op) -> tuple[str, object, np.ndarray | None]:
     if isinstance(op, (ConvOp, PoolOp)):
         n_in = int(np.prod(op.in_shape, dtype=np.int64))
         n_out = int(np.prod(op.out_shape, dtype=np.int64))
-        if n_in * n_out > MAX_UNROLLED_ENTRIES:
-            raise LavaMappingError(f"node {name!r}: unrolling {op.in_shape} -> {op.out_shape} into a Dense "
-                                   f"matrix needs {n_in * n_out} entries (limit {MAX_UNROLLED_ENTRIES})")
+        budget.check(f"node {name!r}: unrolling {op.in_shape} -> {op.out_shape} into a Dense matrix",
+                     UNROLL_BYTES_PER_ENTRY * n_in * n_out, f"{n_in * n_out:,} float64 entries, with index arrays")
         const = op.apply(np.zeros((1,) + op.in_shape)).reshape(-1)
         if isinstance(op, ConvOp):
             matrix = _conv_matrix(op)
@@ -394,4 +395,4 @@ def _neuron_layer(name: str, op, terms: tuple[Term, ...], const, latency: int) -
     return NeuronLayer(name, kind, shape, float(dv), float(du), threshold, gain, bias, terms, latency)
 
 
-__all__ = ["MAX_UNROLLED_ENTRIES", "NEURON_OPS", "lower_graph"]
+__all__ = ["NEURON_OPS", "UNROLL_BYTES_PER_ENTRY", "lower_graph"]

@@ -33,7 +33,8 @@ Exactness domain: as :mod:`hardware.loihi.emulator` — int64 here, int32 in Lav
 identical while ``|a_in| < 2^18`` (:data:`~hardware.loihi.fixed_point.EXACT_ACTIVATION_LIMIT`),
 which :func:`emulate_net` checks on every run (it raises rather than return numbers Lava's
 int32 arithmetic might not produce). Layers netx builds that are not emulated here
-(``conv``, ``dense_rec``, non-CUBA neurons, graded spikes) raise :class:`NotImplementedError`.
+(``conv``, ``dense_rec``, layers without a neuron, non-CUBA neurons, graded spikes) raise
+:class:`NetxEmulationError` (a one-line user error that is also a ``NotImplementedError``).
 """
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ import numpy as np
 from hardware.errors import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
 from hardware.netx.format import NETX_BIAS_EXP, NetxLayer, NetxNetwork, read_net
+
+
+class NetxEmulationError(LavaMappingError, NotImplementedError):
+    """A netx layer or register set this emulator does not model (one line, exit 2 from a CLI)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def netx_synapse_registers(weight: np.ndarray) -> NetxSynapseRegisters:
     mode = fp.determine_sign_mode(shifted)
     drop = fp.WEIGHT_BITS - num_weight_bits + int(mode == fp.SignMode.MIXED)
     if drop < 0:
-        raise NotImplementedError(f"netx weight registers with a negative truncation ({drop} bits): "
+        raise NetxEmulationError(f"netx weight registers with a negative truncation ({drop} bits): "
                                   f"Lava's truncate_weights would fail on them")
     return NetxSynapseRegisters(shifted, num_weight_bits, -scale_bits, mode,
                                 fp.lava_weights(shifted, mode, num_weight_bits))
@@ -104,11 +109,12 @@ class _Layer:
 def _neuron(where: str, layer: NetxLayer):
     nrn = layer.neuron
     if nrn is None:
-        raise NotImplementedError(f"{where}: a netx layer without neuron (netx's default integrator) is not emulated")
+        raise NetxEmulationError(f"{where}: the layer has no 'neuron' group (netx's default integrator), which is "
+                                 f"not emulated; give the layer a CUBA neuron")
     if nrn.type not in ("CUBA", "LOIHI"):
-        raise NotImplementedError(f"{where}: neuron type {nrn.type!r} is not emulated (CUBA/LOIHI only)")
+        raise NetxEmulationError(f"{where}: neuron type {nrn.type!r} is not emulated (CUBA/LOIHI only)")
     if "messageBits" in nrn.extra and int(np.asarray(nrn.extra["messageBits"]).reshape(-1)[0]) != 0:
-        raise NotImplementedError(f"{where}: graded-spike neurons are not emulated")
+        raise NetxEmulationError(f"{where}: graded-spike neurons are not emulated")
     lif = fp.QuantizedLIF(where, du=nrn.du, dv=int(nrn.v_decay), vth=int(nrn.vth_mant),
                           bias_mant=(np.zeros(layer.size, np.int64) if layer.bias is None
                                      else np.broadcast_to(np.asarray(layer.bias, np.int64).reshape(-1),
@@ -131,7 +137,7 @@ def build_layers(net: NetxNetwork) -> list[_Layer]:
             out.append(_Layer("input", layer.size, lif.du, lif.dv, lif.effective_bias, lif.effective_vth))
             continue
         if layer.type != "dense":
-            raise NotImplementedError(f"{where}: layer type {layer.type!r} is not emulated (dense/input only)")
+            raise NetxEmulationError(f"{where}: layer type {layer.type!r} is not emulated (dense/input only)")
         lif = _neuron(where, layer)
         regs = netx_synapse_registers(layer.weight)
         if layer.delay is None:
@@ -142,7 +148,7 @@ def build_layers(net: NetxNetwork) -> list[_Layer]:
         out.append(_Layer("dense", layer.size, lif.du, lif.dv, lif.effective_bias, lif.effective_vth,
                           slots, regs.weight_exp))
     if not out:
-        raise NotImplementedError(f"{net.path}: no layer to emulate")
+        raise NetxEmulationError(f"{net.path}: no layer to emulate")
     return out
 
 
@@ -238,4 +244,4 @@ def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy
     return (result, recorded) if record_layers else result
 
 
-__all__ = ["NetxSynapseRegisters", "build_layers", "emulate_net", "netx_synapse_registers"]
+__all__ = ["NetxEmulationError", "NetxSynapseRegisters", "build_layers", "emulate_net", "netx_synapse_registers"]

@@ -43,6 +43,7 @@ import numpy as np
 
 from hardware.errors import LavaError
 from hardware.loihi import fixed_point as fp
+from taaf.nir_checks import check_hdf5_budget
 
 NETX_BIAS_EXP = 6  # netx passes bias_exp = 6 to every LIF
 NETX_MAX_DELAY = 62  # netx clamps larger delays (DelayDense max_delay = 62)
@@ -412,6 +413,7 @@ def read_net(source: str | Path | bytes) -> NetxNetwork:
         if not is_hdf5:
             raise NetxFormatError(f"{label}: not an HDF5 file (a netx .net file is HDF5)")
         target = str(path)
+    check_hdf5_budget(target, "the layers", label)  # declared dataset sizes, before any is read
     try:
         handle = h5py.File(target, "r")
     except OSError as exc:
@@ -423,8 +425,6 @@ def read_net(source: str | Path | bytes) -> NetxNetwork:
         raise
     except (OSError, RuntimeError, KeyError) as exc:  # h5py reading a damaged file lazily
         raise NetxFormatError(f"{label}: cannot be read, truncated or corrupt ({str(exc)[:160]})") from None
-
-
 
 
 def cuba_neuron(du: int, dv: int, vth: int) -> NetxNeuron:

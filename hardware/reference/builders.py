@@ -30,7 +30,7 @@ from hardware.reference.nodes import (
     ScaleOp,
     ThresholdOp,
 )
-from taaf import dynamics
+from taaf import budget, dynamics
 
 def _fail(name: str, node: nir.NIRNode, message: str) -> GraphError:
     return GraphError(f"node {name!r} ({type(node).__name__}): {message}")
@@ -45,6 +45,14 @@ def _param(name: str, node: nir.NIRNode, attr: str, shape: Shape) -> np.ndarray:
     if array.shape != shape:
         raise _fail(name, node, f"parameter {attr!r} has shape {array.shape}, but its input has "
                                 f"shape {shape}")
+    return _finite(name, node, attr, array)
+
+
+def _finite(name: str, node: nir.NIRNode, attr: str, array: np.ndarray) -> np.ndarray:
+    """``array`` unchanged, or a GraphError when it holds NaN or infinity (a wrong result otherwise)."""
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise _fail(name, node, f"parameter {attr!r} holds {bad} non-finite value(s) (NaN or infinity)")
     return array
 
 
@@ -67,7 +75,7 @@ def _identity(name, node, in_shape, ctx):
 
 
 def _affine(name, node, in_shape, ctx):
-    weight = np.asarray(node.weight, dtype=np.float64)
+    weight = _finite(name, node, "weight", np.asarray(node.weight, dtype=np.float64))
     if weight.ndim != 2:
         raise _fail(name, node, f"only 2-d weights are supported, got shape {weight.shape}")
     if in_shape != (weight.shape[1],):
@@ -106,7 +114,7 @@ def _flatten(name, node, in_shape, ctx):
 
 
 def _conv(name, node, in_shape, ctx):
-    weight = np.asarray(node.weight, dtype=np.float64)
+    weight = _finite(name, node, "weight", np.asarray(node.weight, dtype=np.float64))
     nd = weight.ndim - 2
     groups = int(node.groups)
     if len(in_shape) != nd + 1:
@@ -170,7 +178,10 @@ def _delay(name, node, in_shape, ctx):
     if np.any(np.abs(steps - rounded) > tolerance):
         raise _fail(name, node, f"delay is not a whole number of steps of dt={ctx.dt} "
                                 f"(off by {worst:.3g} steps)")
-    return DelayOp(in_shape, in_shape, steps=rounded.astype(np.int64))
+    op = DelayOp(in_shape, in_shape, steps=rounded.astype(np.int64))
+    budget.check(f"node {name!r} (Delay): the history of {int(rounded.max(initial=0)):,} steps",
+                 ctx.dtype.itemsize * op.state_size(1), "per sample, (delay + 1) x elements, twice")
+    return op
 
 
 def _integrator(name, node, in_shape, ctx):
@@ -203,7 +214,7 @@ def _synapse(name, node, in_shape, ctx) -> dynamics.DiscreteSynapse:
     tau_syn = _param(name, node, "tau_syn", in_shape)
     if np.any(tau_syn <= 0):
         raise _fail(name, node, "tau_syn must be > 0")
-    w_in = np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), in_shape)
+    w_in = _finite(name, node, "w_in", np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), in_shape))
     return dynamics.nir_synapse_to_discrete(tau_syn, w_in, dt=ctx.dt)
 
 
@@ -260,5 +271,5 @@ def build_op(name: str, node: nir.NIRNode, in_shape: Shape, ctx: BuildContext) -
         return builder(name, node, in_shape, ctx)
     except GraphError:
         raise
-    except (ValueError, TypeError, AttributeError) as exc:  # malformed parameters
+    except (ValueError, TypeError, AttributeError, OverflowError, IndexError, KeyError) as exc:  # malformed parameters
         raise _fail(name, node, f"malformed parameters: {exc}") from exc

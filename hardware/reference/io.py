@@ -13,9 +13,10 @@ import nir
 from nir.serialization import hdf2dict
 
 from hardware.reference.errors import GraphError
+from taaf.nir_checks import check_hdf5_budget
 
 _READ_ERRORS = (OSError, ValueError, KeyError, AssertionError, TypeError, AttributeError,
-                IndexError, NotImplementedError)
+                IndexError, NotImplementedError, RuntimeError, OverflowError)
 
 
 def load_graph(path: str | Path, type_check: bool = True) -> nir.NIRGraph:
@@ -23,6 +24,7 @@ def load_graph(path: str | Path, type_check: bool = True) -> nir.NIRGraph:
     path = Path(path)
     if not path.is_file():
         raise GraphError(f"NIR file not found: {path}")
+    check_hdf5_budget(path, "the parameters")  # declared sizes, before nir.read allocates them
     try:
         graph = nir.read(path, type_check=type_check)
     except _READ_ERRORS as exc:

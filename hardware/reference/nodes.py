@@ -52,6 +52,10 @@ class Op:
         """Zero state for ``batch`` samples, so every run starts from rest; stateless ops have none."""
         return ()
 
+    def state_size(self, batch: int) -> int:
+        """Elements :meth:`init_state` allocates for ``batch`` samples (sized against the memory budget first)."""
+        return len(self.state_names) * batch * int(np.prod(self.in_shape, dtype=np.int64))
+
     def step(self, state: State, x: np.ndarray) -> tuple[State, np.ndarray]:
         """The simulator's one per-step call for every op; stateless ops pass state through to :meth:`apply`."""
         return state, self.apply(x)
@@ -165,6 +169,10 @@ class DelayOp(Op):
     """``y[t] = x[t - d]`` per element (zeros before the first input), ``d`` in steps."""
 
     steps: np.ndarray  # int, one per flattened element
+
+    def state_size(self, batch: int) -> int:
+        """The history buffer: (longest delay + 1) x batch x elements, held twice while a step shifts it."""
+        return 2 * (int(self.steps.max(initial=0)) + 1) * batch * int(np.prod(self.in_shape, dtype=np.int64))
 
     def init_state(self, batch, dtype):
         """A zero history buffer deep enough for the longest delay, so early steps read zeros."""

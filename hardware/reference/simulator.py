@@ -11,8 +11,12 @@ Execution semantics (these decide cross-backend agreement, so they are fixed and
   that close a cycle (DFS back edges) are *recurrent*; all others are *feed-forward* and form a
   DAG. Each step evaluates every node in topological order of that DAG, so a signal crosses the
   whole feed-forward chain within the step it enters (as in snnTorch/Norse/our PyTorch model).
-* **Recurrent edges carry the source's output of the previous step** (zeros at ``t = 0``),
-  i.e. a recurrent loop has exactly one step of latency, as in snnTorch's ``RLeaky``.
+* **Recurrent edges carry the source's output of the previous step**, i.e. a recurrent loop
+  has exactly one step of latency, as in snnTorch's ``RLeaky``. At ``t = 0`` the "previous
+  step" is step ``-1``, at which every Input and every stateful node (neurons, Delay) outputs
+  0, recurrent edges deliver 0, and every stateless node outputs its response to that, i.e.
+  its constant: an Affine on a recurrent edge delivers its bias ``b`` at ``t = 0``
+  (snnTorch's ``RLeaky`` adds ``recurrent(spk = 0) = b`` in its first step), not 0.
 * **Fan-in is a sum.** Several edges into a node are added (NIR has no concat; this is how
   fusion is expressed), in sorted order of the source names so that results are bitwise
   reproducible. Input nodes take no edges; Output nodes emit their summed input.
@@ -53,6 +57,7 @@ import numpy as np
 from hardware.reference.errors import GraphError, SimulationInputError
 from hardware.reference.builders import build_op
 from hardware.reference.nodes import BuildContext, Op, Shape
+from taaf import budget
 from taaf.dynamics import INTEGRATOR_CONVENTIONS, IntegratorConvention
 
 Edge = tuple[str, str]
@@ -106,6 +111,8 @@ class ReferenceSimulator:
         plan = self.plan
         arrays, n_steps, batch, batched = self._check_inputs(inputs)
         recorded = self._check_record(record)
+        budget.check(f"simulating {n_steps} steps x batch {batch}", self.run_bytes(n_steps, batch, recorded),
+                     "outputs, recorded states and neuron state, float64")
 
         outputs = {o: np.zeros((n_steps, batch) + plan.ops[o].out_shape, self.dtype)
                    for o in plan.outputs}
@@ -117,7 +124,7 @@ class ReferenceSimulator:
                 traces[n]["spikes"] = traces[n]["output"]
 
         state = {n: plan.ops[n].init_state(batch, self.dtype) for n in plan.order}
-        previous = {n: np.zeros((batch,) + plan.ops[n].out_shape, self.dtype) for n in plan.order}
+        previous = _before_first_step(plan, state, batch, self.dtype)
         for t in range(n_steps):
             current: dict[str, np.ndarray] = {}
             for name in plan.order:
@@ -139,6 +146,17 @@ class ReferenceSimulator:
             outputs = {k: v[:, 0] for k, v in outputs.items()}
             traces = {n: {k: v[:, 0] for k, v in d.items()} for n, d in traces.items()}
         return SimulationResult(outputs=outputs, states=traces, dt=self.dt)
+
+    def run_bytes(self, n_steps: int, batch: int, record: bool | str | Iterable[str] = False) -> int:
+        """Bytes :meth:`run` allocates for ``n_steps`` x ``batch`` (outputs, recorded traces,
+        state), so the run can be refused against the memory budget before it starts."""
+        ops = self.plan.ops
+        recorded = self.plan.order if record is True else (() if not record else self._check_record(record))
+        size = lambda shape: int(np.prod(shape, dtype=np.int64))  # noqa: E731
+        per_step = sum(size(ops[o].out_shape) for o in self.plan.outputs)
+        per_step += sum(size(ops[n].out_shape) + len(ops[n].state_names) * size(ops[n].in_shape) for n in recorded)
+        state = sum(op.state_size(batch) + 2 * batch * size(op.out_shape) for op in ops.values())
+        return self.dtype.itemsize * (n_steps * batch * per_step + state)
 
     def _check_inputs(self, inputs: Mapping[str, np.ndarray]):
         """-> (arrays as [T, B, *shape] in dtype, T, B, batched?)."""
@@ -188,11 +206,28 @@ def _fan_in(name: str, plan: ExecutionPlan, current: dict, previous: dict) -> np
     return total
 
 
+def _before_first_step(plan: ExecutionPlan, state: dict, batch: int, dtype) -> dict[str, np.ndarray]:
+    """Every node's output at step ``-1`` (what recurrent edges deliver at ``t = 0``): 0 for
+    Inputs and stateful nodes, each stateless node's response to its inputs at step -1, with
+    recurrent edges delivering 0."""
+    zeros = {n: np.zeros((batch,) + plan.ops[n].out_shape, dtype) for n in plan.order}
+    values: dict[str, np.ndarray] = {}
+    for name in plan.order:
+        stateless = not state[name] and name not in plan.inputs
+        values[name] = plan.ops[name].apply(_fan_in(name, plan, values, zeros)) if stateless else zeros[name]
+    return values
+
+
 def resolve_dt(graph: nir.NIRGraph, dt: float | None) -> float:
     """The time step to run ``graph`` with: ``dt`` or the graph's metadata (they must agree)."""
     meta = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
     if dt is None and meta is None:
         raise GraphError("dt is required: pass dt=... (the graph's metadata has no 'dt')")
+    if meta is not None:
+        try:
+            meta = float(np.asarray(meta, dtype=np.float64).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            raise GraphError(f"the graph's metadata dt {str(meta)[:40]!r} is not a number") from None
     if dt is not None and meta is not None and not np.isclose(float(dt), float(meta), rtol=1e-9):
         raise GraphError(f"dt={dt} contradicts the graph's metadata dt={float(meta)}")
     value = float(dt if dt is not None else meta)
@@ -323,4 +358,12 @@ def _declared(types) -> Shape | None:
     if not isinstance(types, dict) or len(types) != 1:
         return None
     value = next(iter(types.values()))
-    return None if value is None else tuple(int(v) for v in np.atleast_1d(value))
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in np.atleast_1d(value))
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(f"declared shape {str(value)[:60]} is not a list of integers") from None
+    if any(v < 1 for v in shape):
+        raise GraphError(f"declared shape {shape} has a size below 1")
+    return shape
