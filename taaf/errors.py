@@ -1,8 +1,11 @@
 """User-facing errors.
 
 Anything raised as a :class:`TaafError` is a problem with the user's input (a file, a flag, a
-data root), not a bug. Command-line entry points print its message as one line and exit with
-code 2; every other exception is a bug and keeps its traceback.
+data root, a size over the memory budget), not a bug. The command-line entry points run inside
+one error boundary (:mod:`taaf.boundary`) that prints any failure as one line on stderr with
+exit code 2: a TaafError as ``<prog>: error: <message>``, an OSError or MemoryError likewise,
+any other exception (a bug) as ``<prog>: internal error: <Type>: <message> (rerun with --debug
+for the traceback)``. Exit code 1 is never used; ``--debug`` re-raises with the traceback.
 """
 
 

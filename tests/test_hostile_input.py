@@ -630,3 +630,13 @@ def test_library_errors_stay_typed(files):
     path = variant(files, "lib-nan", setter("model_config", "n_steps", math.nan))
     with pytest.raises(CheckpointError, match="finite"):
         load_checkpoint(path)
+
+
+def test_a_data_set_over_the_budget_is_refused_before_loading(tmp_path, capsys):
+    from av_fixtures import make_crema_d_root
+
+    root = make_crema_d_root(tmp_path, n_per_class=2)
+    out = tmp_path / "never-crema"
+    rc = taaf("train", "--dataset", "crema-d", "--root", root, "--image-size", "4096", "--memory-budget-gb", "0.5",
+              "--out", out)
+    refused(capsys, rc, "taaf train: error:", "the crema-d data set", "memory budget", absent=[out])

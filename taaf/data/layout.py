@@ -83,7 +83,14 @@ def assemble_dataset(
     class_names: tuple[str, ...],
     shapes: SplitShapes,
 ) -> MultimodalDataset:
-    """Load every clip of the train / val / test lists and stack each list into a split."""
+    """Load every clip of the train / val / test lists and stack each list into a split (sized
+    against the memory budget first: clips x (T x features + C x H x W), float32, twice)."""
+    from taaf import budget
+
+    clips_total = sum(len(v) for v in splits.values())
+    per_clip = shapes.n_steps * shapes.n_features + int(np.prod(shapes.image, dtype=np.int64))
+    budget.check(f"the {name} data set", 2 * 4 * clips_total * per_clip,
+                 f"{clips_total} clips x {per_clip:,} values per clip, float32")
 
     def build(split: str) -> MultimodalSplit:
         clips = splits[split]
