@@ -579,6 +579,33 @@ def test_read_only_output_folder(files, capsys, tmp_path):
         ro.chmod(0o755)
 
 
+def test_read_only_folder_as_root_too(files, capsys, tmp_path, monkeypatch):
+    """The same refusal where the probe file cannot be created (root ignores mode bits, so the
+    denial is simulated), and a write that fails at the very end (disk full) is one line too."""
+    import tempfile
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = tempfile.NamedTemporaryFile
+
+    def denied(*args, **kwargs):
+        if Path(kwargs.get("dir") or ".") == ro:
+            raise PermissionError(13, "Permission denied", str(ro))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)
+    refused(capsys, taaf("simulate", files["graph"], "--input", files["inputs"], "-o", ro / "o.npz"),
+            "taaf simulate: error:", "not writable", "Permission denied")
+    refused(capsys, export(files["ckpt"], "--target", "nir", "-o", ro / "x"), "taaf-export: error:", "not writable",
+            absent=[ro / "x"])
+    monkeypatch.undo()
+
+    def full(path, data):
+        raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr("taaf.data.cache.atomic_write_bytes", full)
+    refused(capsys, taaf("simulate", files["graph"], "--input", files["inputs"], "-o", tmp_path / "o.npz"),
+            "taaf simulate: error:", "o.npz: No space left on device")
+
+
 # --------------------------------------------------------------------------- the data cache
 
 @pytest.fixture()
