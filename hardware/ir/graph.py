@@ -14,11 +14,20 @@ No Lava, torch or NIR import: the IR is backend-neutral.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from hardware.errors import LavaMappingError
+
+
+BIAS = "__bias__"
+"""The constant source: one neuron that sends 1 at every step of every sample (from the Inputs'
+step 0 on, like an Input; 0 in the gaps between samples). A term from it, ``matrix`` ``[n, 1]``,
+carries a constant that a layer cannot hold in ``bias_mant``: an Affine/Conv bias into a
+CubaLIF's current (``u`` accumulates it), or one that only starts later (through a Delay: term
+delay ``d``; across a recurrent edge: see :mod:`hardware.ir.lower`). Its size is 1, its latency 0."""
 
 
 class NeuronKind(str, enum.Enum):
@@ -197,9 +206,41 @@ class NeuronLayer:
 
 
 @dataclass(frozen=True)
+class Population:
+    """A NIR neuron node held as several neuron layers, one per distinct ``(dv, du, threshold)``
+    (a Lava LIF process shares them; gains and biases stay per neuron). Neuron ``j`` of layer
+    ``parts[k]`` is neuron ``index[k][j]`` of the node (flattened in C order); terms from the node
+    are split by the same columns. Results are reassembled under ``name`` by :meth:`gather`."""
+
+    name: str
+    shape: tuple[int, ...]
+    parts: tuple[str, ...]
+    index: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        index = tuple(np.asarray(i, np.int64).reshape(-1) for i in self.index)
+        object.__setattr__(self, "index", index)
+        flat = np.sort(np.concatenate(index)) if index else np.zeros(0, np.int64)
+        if len(index) != len(self.parts) or not np.array_equal(flat, np.arange(_size(self.shape))):
+            raise _fail(f"node {self.name!r}", f"the parts' indices must be a permutation of its "
+                                               f"{_size(self.shape)} neurons")
+
+    def gather(self, values: Sequence[np.ndarray]) -> np.ndarray:
+        """One array ``[..., n_k]`` per part -> ``[..., *shape]`` in the node's own neuron order."""
+        values = [np.asarray(v) for v in values]
+        out = np.zeros(values[0].shape[:-1] + (_size(self.shape),), np.result_type(*values))
+        for idx, v in zip(self.index, values):
+            out[..., idx] = v
+        return out.reshape(out.shape[:-1] + self.shape)
+
+
+@dataclass(frozen=True)
 class Readout:
     """An Output: ``sum(terms) + bias`` read from synapse accumulators (the host adds ``bias``),
-    or, when ``direct`` names a layer or Input, that source recorded as it is."""
+    or, when ``direct`` names a layer or Input, that source recorded as it is. ``host``, when
+    set, is the stateful reference op (NIR LI, CubaLI or I: ``init_state(batch, dtype)``,
+    ``step(state, x)``) of a non-spiking output layer, which the host runs over that value."""
 
     name: str
     shape: tuple[int, ...]
@@ -207,6 +248,7 @@ class Readout:
     bias: np.ndarray
     latency: int
     direct: str | None = None
+    host: object | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
@@ -227,7 +269,10 @@ class ChipGraph:
 
     ``gap`` is the largest term delay ``G`` (the steps a batch leaves before each sample so that
     delayed terms never read the previous sample); ``gated`` lists the layers that source a
-    delayed term (silenced during the gap). Built by :func:`hardware.ir.lower.lower_graph`.
+    delayed term (silenced during the gap); ``split`` maps a NIR neuron node held as several
+    layers to its :class:`Population` (the one index map every result is reassembled by).
+    Terms may also come from the constant source :data:`BIAS`. Built by
+    :func:`hardware.ir.lower.lower_graph`.
     """
 
     dt: float
@@ -236,9 +281,10 @@ class ChipGraph:
     readouts: dict[str, Readout]
     gap: int
     gated: tuple[str, ...]
+    split: dict[str, Population] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = [*self.inputs, *self.neurons, *self.readouts]
+        names = [*self.inputs, *self.neurons, *self.readouts, *self.split, BIAS]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise _fail("chip graph", f"duplicate names {dup}")
@@ -247,8 +293,11 @@ class ChipGraph:
         for target, terms in [*((n, l.terms) for n, l in self.neurons.items()),
                               *((n, r.terms) for n, r in self.readouts.items())]:
             for t in terms:
-                if t.source not in self.inputs and t.source not in self.neurons:
+                if t.source not in self.inputs and t.source not in self.neurons and t.source != BIAS:
                     raise _fail(f"term {t.source!r} -> {target!r}", "unknown source")
+        for name, pop in self.split.items():
+            if any(p not in self.neurons or self.neurons[p].size != len(i) for p, i in zip(pop.parts, pop.index)):
+                raise _fail(f"node {name!r}", f"its parts {pop.parts} must be neuron layers of their index's size")
         named = [t.name for n in (*self.neurons, *self.readouts) for t in self.terms_into(n) if t.name]
         clash = sorted({n for n in named if named.count(n) > 1 or n in names})
         if clash:
@@ -256,7 +305,7 @@ class ChipGraph:
 
     def latency(self, name: str) -> int:
         """``L(name)``: 0 for Inputs, else the longest hop count from the Inputs."""
-        if name in self.inputs:
+        if name in self.inputs or name == BIAS:
             return 0
         if name in self.neurons:
             return self.neurons[name].latency
@@ -266,6 +315,8 @@ class ChipGraph:
         """Number of values of an Input, neuron layer or readout."""
         if name in self.inputs:
             return _size(self.inputs[name])
+        if name == BIAS:
+            return 1
         return (self.neurons.get(name) or self.readouts[name]).size
 
     def synaptic_delay(self, target: str, term: Term) -> int:
@@ -282,5 +333,15 @@ class ChipGraph:
         """The terms feeding a neuron layer or readout."""
         return (self.neurons.get(target) or self.readouts[target]).terms
 
+    def layers_of(self, name: str) -> tuple[str, ...]:
+        """The neuron layers holding node ``name`` (its parts when it is split, else itself), so
+        that users may record or read any NIR neuron node by its own name."""
+        return self.split[name].parts if name in self.split else (name,)
 
-__all__ = ["ChipGraph", "ConvKernel", "NeuronKind", "NeuronLayer", "Readout", "Term"]
+    @property
+    def biased(self) -> bool:
+        """Whether any term comes from the constant source :data:`BIAS` (it must then be built)."""
+        return any(t.source == BIAS for n in (*self.neurons, *self.readouts) for t in self.terms_into(n))
+
+
+__all__ = ["BIAS", "ChipGraph", "ConvKernel", "NeuronKind", "NeuronLayer", "Population", "Readout", "Term"]

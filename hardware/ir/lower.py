@@ -16,7 +16,12 @@ NIR                              Lava
 ===============================  ==============================================================
 Input                            ``io.source.RingBuffer`` (graded messages)
 LIF / IF / CubaLIF               ``LIFReset`` (du = 1 [CubaLIF: dt/tau_syn], dv = dt/tau [IF: 0],
-                                 vth, bias_mant = v_leak dt/tau + gain x (Affine/Conv biases))
+                                 vth, bias_mant = v_leak dt/tau + gain x (Affine/Conv biases));
+                                 per-neuron tau/threshold: one ``LIFReset`` per distinct
+                                 (dv, du, vth), named ``<node>#<k>`` (``ChipGraph.split``)
+constant into a CubaLIF, or      a term from the constant source ``BIAS`` (a RingBuffer that is 1
+one a Delay / recurrent edge     on every sample step): ``Dense``/``DelayDense`` weight gain x c
+starts late                      (bias_mant would add it to v, not to the current u)
 Affine, Linear, Scale, Flatten,  folded into the matrices of the synapses of the next neuron
 Conv1d/2d, SumPool/AvgPool2d     layer: ``Dense`` with the composed (for convolutions:
                                  unrolled) matrix x the neuron's input gain ``r dt/tau``
@@ -26,6 +31,8 @@ Output                           synapses into an ``io.extractor.Extractor`` (th
                                  needs no neuron: Dense ``a_out`` is recorded directly; the
                                  Affine bias is added by the host); an Output fed by a neuron
                                  alone records its spikes
+LI / CubaLI / I -> Output        the readout of the LI's input; the host runs the LI over it
+                                 (``Readout.host``: the reference op itself)
 ===============================  ==============================================================
 
 This is the NIR paper's LIF mapping (Dense(w = dt/tau) + LIF(du = 1, dv = dt/tau)) in
@@ -49,10 +56,18 @@ index ``t + L(X)`` (plus the batch layout's offset, below); :meth:`LavaProgram.u
 it. A recurrent term with ``k < 0``
 cannot be built (LavaMappingError).
 
-Not mapped (LavaMappingError naming the node): Threshold, I, LI and CubaLI nodes; per-neuron
-time constants or thresholds (a Lava LIF shares du/dv/vth); ``v_reset != 0``; a constant
-(Affine/Conv bias) that passes a Delay or a recurrent edge, or that feeds a CubaLIF's current;
-cycles without a neuron; recurrent paths that would need a negative Lava delay.
+Constants follow the reference simulator's step -1 rule: a constant reaching a node only through
+stateless nodes is on from step -1 (a LIF's ``bias_mant``, a readout's host bias, or, into a
+CubaLIF, a ``BIAS`` term); a Delay outputs 0 at step -1, so its share becomes a ``BIAS`` term
+with the Delay's steps; a recurrent edge delivers it undelayed (it was on at step -1), but
+from there on as a ``BIAS`` term with delay 0 (0 at step -1 for a later recurrent edge).
+
+Split populations: ``outputs``, ``states[node]`` and records take the NIR node's name; the
+parts are reassembled by :meth:`~hardware.ir.graph.Population.gather` (in ``unpack``).
+
+Not mapped (LavaMappingError naming the node): Threshold nodes; LI, CubaLI and I anywhere but
+as the last node before an Output; ``v_reset != 0``; cycles without a neuron; recurrent paths
+that would need a negative Lava delay.
 """
 from __future__ import annotations
 
@@ -63,15 +78,18 @@ import nir
 import numpy as np
 
 from hardware.errors import LavaMappingError
-from hardware.ir.graph import ChipGraph, ConvKernel, NeuronKind, NeuronLayer, Readout, Term
+from hardware.ir.graph import BIAS, ChipGraph, ConvKernel, NeuronKind, NeuronLayer, Population, Readout, Term
 from hardware.reference.nodes import (
     AffineOp,
     ConvOp,
     CubaLIFOp,
+    CubaLIOp,
     DelayOp,
     FlattenOp,
     IFOp,
+    IntegratorOp,
     LIFOp,
+    LIOp,
     Op,
     PoolOp,
     ScaleOp,
@@ -82,14 +100,7 @@ from taaf import budget
 UNROLL_BYTES_PER_ENTRY = 24  # convolution -> Dense: the float64 matrix and its index arithmetic, sized
 # against the memory budget (taaf.budget) before it is built
 NEURON_OPS = (LIFOp, IFOp, CubaLIFOp)
-
-
-def _unique(name: str, what: str, values: np.ndarray) -> float:
-    u = np.unique(np.asarray(values, np.float64))
-    if u.size != 1:
-        raise LavaMappingError(f"node {name!r}: Lava's LIF shares one {what} per process, but the "
-                               f"graph has {u.size} different values ({u[:4]}...)")
-    return float(u[0])
+HOST_OPS = (LIOp, CubaLIOp, IntegratorOp)  # non-spiking output layers: run by the host on a readout
 
 
 def _linear(name: str, op: Op) -> tuple[str, object, np.ndarray | None]:
@@ -259,26 +270,28 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
     plan = sim.plan
     ops = plan.ops
     shapes = {n: op.out_shape for n, op in ops.items()}
+    consumers = {n: [d for d in plan.order if n in plan.sources[d]] for n in plan.order}
     cache: dict[str, tuple[list[_Path], np.ndarray | None]] = {}
     visiting: set[str] = set()
 
     def size_of(n: str) -> int:
-        return int(np.prod(shapes[n], dtype=np.int64))
+        return 1 if n == BIAS else int(np.prod(shapes[n], dtype=np.int64))
 
     def is_source(n: str) -> bool:
         return n in plan.inputs or isinstance(ops[n], NEURON_OPS)
 
     def fan_in(n: str) -> tuple[list[_Path], np.ndarray | None]:
-        """Paths and constant of the summed input of node ``n``."""
+        """Paths and constant (on since step -1) of the summed input of node ``n``."""
         terms: list[_Path] = []
         const = None
         for src in plan.sources[n]:
-            extra = 1 if (src, n) in plan.recurrent_edges else 0
             t, c = output_of(src)
-            if extra and c is not None and np.any(c):
-                raise LavaMappingError(f"edge {src!r} -> {n!r}: a constant (bias) crossing a recurrent edge "
-                                       f"is not supported by the Lava mapping")
-            terms += [replace(x, delay=x.delay + extra) for x in t] if extra else t
+            if (src, n) in plan.recurrent_edges:  # one step later; the constant is on at step -1
+                t = [replace(x, delay=x.delay + 1) for x in t]  # too, so it stays on, but from
+                if c is not None and np.any(c):  # here on it is 0 at step -1 (simulator docstring)
+                    t.append(_Path(BIAS, 0, np.asarray(c, np.float64).reshape(-1, 1), last=src))
+                c = None
+            terms += t
             if c is not None:
                 const = c if const is None else const + c
         return terms, const
@@ -295,10 +308,9 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
         op = ops[n]
         if isinstance(op, DelayOp):
             steps = np.asarray(op.steps, np.int64).reshape(-1)
-            if const is not None and np.any(const):
-                raise LavaMappingError(f"node {n!r}: a constant (bias) upstream of a Delay is not supported "
-                                       f"by the Lava mapping (it would be switched on late)")
-            out = []
+            if const is not None and np.any(const):  # a Delay outputs 0 at step -1: its share of the
+                terms = [*terms, _Path(BIAS, 0, np.asarray(const, np.float64).reshape(-1, 1), last=n)]
+            out = []  # constant becomes a term from BIAS, on from step d
             for k, d in enumerate(np.unique(steps)):
                 mask = (steps == d).astype(np.float64)
                 uniform = bool(np.all(mask == 1))
@@ -321,43 +333,53 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
         return result
 
     latency: dict[str, int] = {n: 0 for n in plan.inputs}
+    latency[BIAS] = 0
     neurons: dict[str, NeuronLayer] = {}
     readouts: dict[str, Readout] = {}
-    pending: list[tuple[str, NeuronLayer | Readout]] = []
+    split: dict[str, Population] = {}
     for n in plan.order:
         op = ops[n]
         if n in plan.inputs:
             continue
         if isinstance(op, NEURON_OPS):
             terms, const = fan_in(n)
-            merged = _merge(_named(terms), size_of)
-            feed = [latency[t.source] for t in merged if t.source in latency]
+            feed = [latency[t.source] for t in terms if t.source in latency]
             latency[n] = 1 + max(feed, default=0)
-            neurons[n] = _neuron_layer(n, op, merged, const, latency[n])
-            pending.append((n, neurons[n]))
+            layers, pop = _neuron_layers(n, op, terms, const, latency[n], size_of)
+            neurons.update((layer.name, layer) for layer in layers)
+            if pop is not None:
+                split[n] = pop
         elif n in plan.outputs:
-            terms, const = fan_in(n)
-            merged = _merge(_named(terms), size_of)
-            bias = np.zeros(int(np.prod(shapes[n], dtype=np.int64))) if const is None else np.asarray(const).reshape(-1)
+            src = plan.sources[n]
+            host = ops[src[0]] if len(src) == 1 and isinstance(ops[src[0]], HOST_OPS) else None
+            terms, const = fan_in(src[0] if host is not None else n)
+            merged, bias = _fold_bias(_merge(_named(terms), size_of), const, size_of(n), 1.0)
             direct = None
-            if len(merged) == 1 and merged[0].matrix is None and merged[0].delay == 0 and not np.any(bias):
+            if (len(merged) == 1 and merged[0].matrix is None and merged[0].delay == 0 and not np.any(bias)
+                    and merged[0].source not in split):
                 direct = merged[0].source
                 latency[n] = latency[direct]
             else:
                 latency[n] = 1 + max((latency[t.source] for t in merged if t.source in latency), default=0)
-            readouts[n] = Readout(n, shapes[n], merged, bias, latency[n], direct)
-            pending.append((n, readouts[n]))
-        else:
-            if not isinstance(op, (DelayOp, AffineOp, ScaleOp, FlattenOp, ConvOp, PoolOp)) and type(op) is not Op:
-                _linear(n, op)  # raises the unsupported-node error
-    _unique_names(neurons, readouts, {*plan.inputs, *neurons, *readouts})
-    pending = [(n, neurons.get(n) or readouts[n]) for n, _ in pending]
+            readouts[n] = Readout(n, shapes[n], merged, bias, latency[n], direct, host)
+        elif isinstance(op, HOST_OPS):
+            if any(d not in plan.outputs or len(plan.sources[d]) > 1 for d in consumers[n]):
+                raise LavaMappingError(f"node {n!r}: {type(op).__name__} (no spikes) maps only as the last node "
+                                       f"before an Output, which the host then runs; here it feeds {consumers[n]}")
+        elif not isinstance(op, (DelayOp, AffineOp, ScaleOp, FlattenOp, ConvOp, PoolOp)) and type(op) is not Op:
+            _linear(n, op)  # raises the unsupported-node error
+    items = {**neurons, **readouts}
+    for target, item in items.items():
+        if any(t.source in split for t in item.terms):
+            terms = _merge([x for t in item.terms for x in _columns(t, split)], size_of)
+            (neurons if target in neurons else readouts)[target] = replace(item, terms=terms)
+    _unique_names(neurons, readouts, {*plan.inputs, *neurons, *readouts, *split, BIAS})
     gap, gated = 0, set()
-    lowered = ChipGraph(float(sim.dt), {n: ops[n].out_shape for n in plan.inputs}, neurons, readouts, 0, ())
-    for target, item in pending:
+    lowered = ChipGraph(float(sim.dt), {n: ops[n].out_shape for n in plan.inputs}, neurons, readouts, 0, (), split)
+    for target, item in items.items():
         if isinstance(item, Readout) and item.direct:
             continue
-        for t in item.terms:
+        for t in lowered.terms_into(target):
             k = lowered.synaptic_delay(target, t)
             if k < 0:
                 raise LavaMappingError(f"{t.source!r} -> {target!r}: a recurrent path with delay {t.delay} "
@@ -366,33 +388,70 @@ def lower_graph(graph: nir.NIRGraph, dt: float | None = None) -> ChipGraph:
                 gap = max(gap, t.delay)
                 if t.source in neurons:
                     gated.add(t.source)
-    return ChipGraph(lowered.dt, lowered.inputs, neurons, readouts, gap,
-                        tuple(n for n in neurons if n in gated))
+    return ChipGraph(lowered.dt, lowered.inputs, neurons, readouts, gap, tuple(n for n in neurons if n in gated), split)
 
 
-def _neuron_layer(name: str, op, terms: tuple[Term, ...], const, latency: int) -> NeuronLayer:
+def _fold_bias(terms: tuple[Term, ...], const, n: int, gain) -> tuple[tuple[Term, ...], np.ndarray]:
+    """Terms from BIAS with delay 0 (on from step 0) and the constant as one bias (``x gain``)."""
+    bias = np.zeros(n) if const is None else np.asarray(const, np.float64).reshape(-1).copy()
+    for t in terms:
+        if t.source == BIAS and t.delay == 0:
+            bias = bias + t.matrix[:, 0]
+    return tuple(t for t in terms if t.source != BIAS or t.delay > 0), gain * bias
+
+
+def _columns(t: Term, split: dict[str, Population]) -> list[Term]:
+    """A term from a split node as one term per part (the node's columns of each part)."""
+    if t.source not in split:
+        return [t]
+    pop = split[t.source]
+    m = t.dense(sum(len(i) for i in pop.index))
+    return [Term(p, t.delay, m[:, idx], t.name, None, t.bias if k == 0 else None)
+            for k, (p, idx) in enumerate(zip(pop.parts, pop.index))]
+
+
+def _neuron_layers(name: str, op, paths: list[_Path], const, latency: int, size_of
+                   ) -> tuple[list[NeuronLayer], Population | None]:
+    """The layer(s) of one NIR neuron node: one per distinct (dv, du, threshold), each with its
+    rows of every term, gain and bias (a Lava LIF process shares du, dv and vth)."""
     if np.any(np.asarray(op.v_reset) != 0):
         raise LavaMappingError(f"node {name!r}: Lava's LIF resets to 0; v_reset = {np.unique(op.v_reset)[:4]}")
-    threshold = _unique(name, "threshold (vth)", op.threshold)
     shape = tuple(op.in_shape)
+    n = int(np.prod(shape, dtype=np.int64))
+    per = lambda a: np.broadcast_to(np.asarray(a, np.float64), shape).reshape(-1)  # noqa: E731
+    terms = _merge(_named(paths), size_of)
     if isinstance(op, LIFOp):
-        kind, dv, du = NeuronKind.LIF, 1.0 - _unique(name, "decay (dv)", op.decay), 1.0
-        gain, bias = np.asarray(op.gain, np.float64).reshape(-1), np.asarray(op.bias, np.float64).reshape(-1)
+        kind, dv, du = NeuronKind.LIF, 1.0 - per(op.decay), per(1.0)
+        gain, bias = per(op.gain), per(op.bias)
     elif isinstance(op, IFOp):
-        kind, dv, du = NeuronKind.IF, 0.0, 1.0
-        gain, bias = np.asarray(op.gain, np.float64).reshape(-1), np.zeros(int(np.prod(shape)))
-    else:  # CubaLIF: u = gain*i, du = 1 - syn_decay
-        kind, dv = NeuronKind.CubaLIF, 1.0 - _unique(name, "decay (dv)", op.decay)
-        du = 1.0 - _unique(name, "synaptic decay (du)", op.syn_decay)
-        gain = (np.asarray(op.gain, np.float64) * np.asarray(op.syn_gain, np.float64)).reshape(-1)
-        bias = np.asarray(op.bias, np.float64).reshape(-1)
+        kind, dv, du = NeuronKind.IF, per(0.0), per(1.0)
+        gain, bias = per(op.gain), np.zeros(n)
+    else:  # CubaLIF: u = gain*i, du = 1 - syn_decay; its constant input drives the current: a term
+        kind, dv, du = NeuronKind.CubaLIF, 1.0 - per(op.decay), 1.0 - per(op.syn_decay)
+        gain, bias = per(op.gain) * per(op.syn_gain), per(op.bias)
         if const is not None and np.any(const):
-            raise LavaMappingError(f"node {name!r}: an Affine/Conv bias into a CubaLIF would drive its current, "
-                                   f"which Lava's LIF cannot take as a bias; not supported")
-    gain = np.broadcast_to(gain, (int(np.prod(shape)),)).copy()
-    if const is not None:
-        bias = bias + gain * np.asarray(const, np.float64).reshape(-1)
-    return NeuronLayer(name, kind, shape, float(dv), float(du), threshold, gain, bias, terms, latency)
+            c = _Path(BIAS, 0, np.asarray(const, np.float64).reshape(-1, 1), last=f"{name}@bias")
+            terms = tuple(replace(t, bias=None) for t in _merge(_named([*paths, c]), size_of))
+        const = None
+    if kind is not NeuronKind.CubaLIF:  # a constant on from step 0 is a voltage bias (x gain)
+        terms, folded = _fold_bias(terms, const, n, gain)
+        bias = bias + folded
+    keys = np.stack([dv, du, per(op.threshold)], axis=1)
+    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    groups = [np.flatnonzero(group.reshape(-1) == g) for g in np.argsort(first)]
+
+    def layer(part: str, idx: np.ndarray, lshape) -> NeuronLayer:
+        rows = tuple(replace(t, matrix=t.dense(n)[idx], conv=None, bias=None if t.bias is None else t.bias[idx])
+                     if len(groups) > 1 else t for t in terms)
+        if len(groups) > 1:  # a part's all-zero rows (e.g. a Delay's other steps) need no synapses
+            rows = tuple(t for t in rows if np.any(t.matrix) or t.bias is not None and np.any(t.bias)) or rows[:1]
+        dv0, du0, vth = keys[idx[0]]
+        return NeuronLayer(part, kind, lshape, dv0, du0, vth, gain[idx], bias[idx], rows, latency)
+
+    if len(groups) == 1:
+        return [layer(name, groups[0], shape)], None
+    parts = tuple(f"{name}#{k}" for k in range(len(groups)))
+    return [layer(p, idx, (len(idx),)) for p, idx in zip(parts, groups)], Population(name, shape, parts, tuple(groups))
 
 
-__all__ = ["NEURON_OPS", "UNROLL_BYTES_PER_ENTRY", "lower_graph"]
+__all__ = ["HOST_OPS", "NEURON_OPS", "UNROLL_BYTES_PER_ENTRY", "lower_graph"]

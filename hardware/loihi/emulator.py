@@ -19,7 +19,8 @@ runs ``T`` steps; before that its output is 0 (gated or never read). In *sample-
 from ``S`` reads ``S``'s local step ``t - lag`` with ``lag = k - (L(X) - L(S) - 1)`` (the NIR
 delay of the term, >= 0), and 0 before the sample. The emulator therefore runs each sample
 from zero state for its ``T`` steps per layer, all samples side by side, and never needs the
-concatenated stream; the results are handed to the mapper's own
+concatenated stream (the constant source ``BIAS`` is 1 at every local step, 0 before, so a
+delayed term from it starts at its delay); the results are handed to the mapper's own
 :func:`~hardware.loihi.program.unpack`, so they come back in exactly the format (and the
 float conversions) of ``run_graph`` / ``run_lava``.
 
@@ -72,6 +73,7 @@ from hardware.loihi import fixed_point as fp
 from hardware.loihi import quant_rules as qr
 from hardware.loihi.engines import (DEVICE_ENV, ENGINE_ENV, ENGINES, FLOAT32_EXACT, FLOAT64_EXACT,
                                      make_ops, resolve_engine)
+from hardware.ir.graph import BIAS
 from hardware.ir.layout import BatchLayout, stack_inputs
 from hardware.loihi.network import validate_network
 from hardware.loihi.program import LavaProgram, LavaResult, map_graph, unpack
@@ -114,7 +116,7 @@ class LoihiEmulator:
         self.inputs = {n: int(np.prod(shape, dtype=np.int64)) for n, shape in lowered.inputs.items()}
         self.layers = dict(program.layers)
         self.sinks = {n: r.size for n, r in program.readouts.items() if r.direct is None}
-        self.latency = {n: 0 for n in self.inputs}
+        self.latency = {n: 0 for n in (*self.inputs, BIAS)}
         self.latency.update({n: p.latency for n, p in self.layers.items()})
         self.latency.update({n: r.latency for n, r in program.readouts.items()})
         self.max_latency = max(self.latency.values(), default=0)
@@ -282,7 +284,9 @@ class LoihiEmulator:
         """Emulate one batch; ``record`` / ``record_v`` as for ``program.network``."""
         ops, fixed = self.ops, self.fixed
         arrays, batched, steps, batch = self._batch(inputs)
-        record = tuple(self.layers) if record is True else tuple(record or ())
+        chip = self.program.chip  # a split node's name stands for all its parts
+        record = tuple(self.layers) if record is True else tuple(p for n in record or () for p in chip.layers_of(n))
+        record_v = tuple(p for n in record_v for p in chip.layers_of(n))
         for name in (*record, *record_v):
             if name not in self.layers and name not in self.inputs and name not in self.sinks:
                 raise LavaMappingError(f"cannot record unknown process {name!r}")
@@ -293,6 +297,7 @@ class LoihiEmulator:
         for name, a in arrays.items():
             x = self.program.encodings[name].encode(a) if fixed else a
             hist[name] = ops.asarray(x, ops.int64 if fixed else ops.float64)
+        hist[BIAS] = ops.asarray(np.ones((steps, batch, 1)), ops.int64 if fixed else ops.float64)
         state_dtype = ops.int64 if fixed else ops.float64
         step_fn = fp.lif_fixed_step if fixed else fp.lif_float_step
         voltages = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware.errors import FixedPointRangeError, LavaMappingError
+from hardware.ir.graph import BIAS
 from hardware.ir.layout import BatchLayout, stack_inputs
 from hardware.loihi import fixed_point as fp
 from hardware.loihi import quant_rules as qr
@@ -82,6 +83,10 @@ def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
         if program.fixed:
             data = program.encodings[name].encode(data)
         sources[name] = data
+    if chip.biased:  # the constant source: 1 on every step of every sample (like an Input)
+        on = np.zeros((1, layout.total), np.int64 if program.fixed else np.float64)
+        on[0, cols.reshape(-1)] = 1
+        sources[BIAS] = on
     synapses = list(program.synapses)
     if chip.gated:
         sources[GATE] = layout.gap_mask()[None, :].astype(np.int64 if program.fixed else np.float64)
@@ -97,10 +102,12 @@ def build_network(program: LavaProgram, inputs: Mapping[str, np.ndarray],
     reset = {n: (layout.period, layout.reset_offset(p.latency)) for n, p in program.layers.items()}
     sinks = {n: r.size for n, r in program.readouts.items() if r.direct is None}
     wanted = program.layers if record is True else (record or ())
+    wanted = [p for n in wanted for p in chip.layers_of(n)]  # a split node: all its parts
     direct = (r.direct for r in program.readouts.values() if r.direct)
     rec = tuple(dict.fromkeys([*wanted, *sinks, *direct]))
+    record_v = tuple(dict.fromkeys(p for n in record_v for p in chip.layers_of(n)))
     return NetworkSpec(program.tag, layout, sources, dict(program.layers), reset,
-                       tuple(synapses), sinks, rec, tuple(record_v), batched=batched)
+                       tuple(synapses), sinks, rec, record_v, batched=batched)
 
 
 def validate_network(spec: NetworkSpec) -> None:
@@ -182,4 +189,4 @@ def validate_network(spec: NetworkSpec) -> None:
 
 
 
-__all__ = ["GATE", "NetworkSpec", "build_network", "validate_network"]
+__all__ = ["BIAS", "GATE", "NetworkSpec", "build_network", "validate_network"]

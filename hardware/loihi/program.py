@@ -9,7 +9,7 @@ import nir
 import numpy as np
 
 from hardware.errors import LavaMappingError
-from hardware.ir.graph import ChipGraph
+from hardware.ir.graph import BIAS, ChipGraph
 from hardware.ir.layout import BatchLayout
 from hardware.ir.lower import lower_graph
 from hardware.loihi import fixed_point as fp
@@ -114,6 +114,8 @@ def map_graph(graph: nir.NIRGraph, dt: float | None = None, fixed: bool = False,
     """The graph as Lava parameters. Fixed point needs ``input_ranges`` (max |x| per Input,
     the documented encoding range); float ignores it."""
     lowered = graph if isinstance(graph, ChipGraph) else lower_graph(graph, dt)
+    if isinstance(rule, qr.NetxRule):
+        _netx_holds(lowered)
     if not fixed:
         return _float_program(lowered)
     rule = rule or qr.PowerOfTwoRule()
@@ -123,6 +125,19 @@ def map_graph(graph: nir.NIRGraph, dt: float | None = None, fixed: bool = False,
         raise LavaMappingError(f"fixed point needs the input range (max |x|) of Input(s) {missing}")
     encodings = {n: rule.input_encoding(n, float(ranges[n])) for n in lowered.inputs}
     return _fixed_program(lowered, rule, encodings)
+
+
+def _netx_holds(lowered: ChipGraph) -> None:
+    """A netx bundle holds chains of layers and host readouts ``bias + terms``; no constant
+    source, no host-run output layer (raises LavaMappingError, one line)."""
+    for name in (*lowered.neurons, *lowered.readouts):
+        if any(t.source == BIAS for t in lowered.terms_into(name)):
+            raise LavaMappingError(f"{name!r}: netx cannot hold the constant source a bias into a CubaLIF's "
+                                   f"current (or one behind a Delay / recurrent edge) needs")
+    for name, r in lowered.readouts.items():
+        if r.host is not None:
+            raise LavaMappingError(f"output {name!r}: its {type(r.host).__name__} runs on the host, which a netx "
+                                   f"bundle does not hold")
 
 
 def _float_program(lowered: ChipGraph) -> LavaProgram:
@@ -201,32 +216,50 @@ def unpack(program: LavaProgram, layout: BatchLayout, raw: Mapping[str, np.ndarr
            batched: bool = True) -> LavaResult:
     """Raw recordings ``{name: [total, n]}`` (``'<layer>.v'`` for voltages) -> a
     :class:`LavaResult` in the reference simulator's time base; fixed-point readouts and
-    voltages are scaled back to float."""
+    voltages are scaled back to float, host-run output layers (``Readout.host``) run here, and a
+    node held as several layers (``ChipGraph.split``) comes back whole under its own name (each
+    neuron's ``v_int`` on the scale of its part, ``program.layers[part].scale_exp``)."""
     lowered = program.chip
     outputs, states = {}, {}
     for name, r in program.readouts.items():
         src = r.direct or name
         values = layout.windows(np.asarray(raw[src], np.float64), r.latency) * r.scale + r.bias
-        outputs[name] = values.reshape(values.shape[:2] + tuple(lowered.readouts[name].shape))
+        values = values.reshape(values.shape[:2] + tuple(lowered.readouts[name].shape))
+        host = lowered.readouts[name].host
+        if host is not None:
+            state, y = host.init_state(values.shape[1], np.float64), np.empty_like(values)
+            for t in range(values.shape[0]):
+                state, y[t] = host.step(state, values[t])
+            values = y
+        outputs[name] = values
+    parts = {p for pop in lowered.split.values() for p in pop.parts}
+    flat = {n: _layer_state(program, layout, raw, n) for n in lowered.neurons}
     for name, layer in lowered.neurons.items():
-        if name not in raw and f"{name}.v" not in raw:
-            continue
-        entry = {}
-        shape = layer.shape
-        if name in raw:
-            s = layout.windows(np.asarray(raw[name]), layer.latency) != 0
-            entry["spikes"] = s.astype(np.float64).reshape(s.shape[:2] + shape)
-        if f"{name}.v" in raw:
-            v = layout.windows(np.asarray(raw[f"{name}.v"]), layer.latency)
-            if program.fixed:
-                entry["v_int"] = np.rint(v).astype(np.int64).reshape(v.shape[:2] + shape)
-                v = v * 2.0 ** -program.layers[name].scale_exp
-            entry["v"] = v.reshape(v.shape[:2] + shape)
-        states[name] = entry
+        if name not in parts and flat[name]:
+            states[name] = {k: v.reshape(v.shape[:2] + layer.shape) for k, v in flat[name].items()}
+    for name, pop in lowered.split.items():
+        keys = set.intersection(*(set(flat[p]) for p in pop.parts))
+        if keys:
+            states[name] = {k: pop.gather([flat[p][k] for p in pop.parts]) for k in sorted(keys)}
     if not batched:
         outputs = {k: v[:, 0] for k, v in outputs.items()}
         states = {n: {k: v[:, 0] for k, v in d.items()} for n, d in states.items()}
     return LavaResult(outputs, states, lowered.dt)
+
+
+def _layer_state(program: LavaProgram, layout: BatchLayout, raw: Mapping[str, np.ndarray],
+                 name: str) -> dict[str, np.ndarray]:
+    """What was recorded of one neuron layer, ``[T, B, n]``: 'spikes', 'v' (float), 'v_int'."""
+    latency, entry = program.chip.neurons[name].latency, {}
+    if name in raw:
+        entry["spikes"] = (layout.windows(np.asarray(raw[name]), latency) != 0).astype(np.float64)
+    if f"{name}.v" in raw:
+        v = layout.windows(np.asarray(raw[f"{name}.v"]), latency)
+        if program.fixed:
+            entry["v_int"] = np.rint(v).astype(np.int64)
+            v = v * 2.0 ** -program.layers[name].scale_exp
+        entry["v"] = v
+    return entry
 
 
 __all__ = ["LavaProgram", "LavaResult", "LayerParams", "ReadoutParams", "SynapseParams", "map_graph", "unpack"]
