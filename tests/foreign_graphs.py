@@ -97,3 +97,129 @@ def spike_inputs(path: Path, shape: tuple[int, ...], steps: int = 12, batch: int
     rng = np.random.default_rng(seed)
     np.savez(path, input=rng.uniform(0.0, 1.0, (steps, batch, *shape)))
     return path
+
+
+# --- graphs the chip mapping once refused (tests/test_mapping_coverage.py) ---------------------
+
+def snntorch_hetero_net(seed: int = 0) -> nn.Sequential:
+    """Linear -> Leaky -> Linear -> Leaky (8 -> 6 -> 4), every Linear with its bias, per-neuron
+    ``beta`` and ``threshold`` taking a few distinct values (several Lava LIF processes each)."""
+    import snntorch as snn
+
+    torch.manual_seed(seed)
+
+    def leaky(beta, threshold, output=False):
+        return snn.Leaky(beta=torch.tensor(beta), threshold=torch.tensor(threshold), init_hidden=True,
+                         reset_mechanism="zero", reset_delay=False, output=output)
+
+    net = nn.Sequential(nn.Linear(8, 6), leaky([0.8, 0.9, 0.9, 0.95, 0.8, 0.9], [1.0, 1.0, 0.6, 1.0, 0.6, 0.6]),
+                        nn.Linear(6, 4), leaky([0.85, 0.9, 0.85, 0.9], [1.0, 0.7, 0.7, 1.0], True))
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[0].bias.add_(0.2)
+        net[2].weight.mul_(2.0)
+    return net
+
+
+def snntorch_synaptic_net(seed: int = 0) -> nn.Sequential:
+    """Linear -> Synaptic -> Linear -> Synaptic (8 -> 6 -> 4): snnTorch's default Synaptic behind
+    a Linear with bias (a constant into a CubaLIF's current); the output layer's thresholds vary."""
+    import snntorch as snn
+
+    torch.manual_seed(seed)
+
+    def synaptic(n, threshold, output=False):
+        return snn.Synaptic(alpha=torch.full((n,), 0.8), beta=torch.full((n,), 0.9), threshold=torch.tensor(threshold),
+                            init_hidden=True, reset_mechanism="zero", reset_delay=False, output=output)
+
+    net = nn.Sequential(nn.Linear(8, 6), synaptic(6, [1.0] * 6), nn.Linear(6, 4), synaptic(4, [1.0, 1.0, 0.5, 0.5], True))
+    with torch.no_grad():
+        net[0].bias.add_(0.1)
+    return net
+
+
+def snntorch_rleaky_net(seed: int = 0) -> nn.Sequential:
+    """Linear -> RLeaky (all-to-all recurrent Linear with bias) -> Linear -> Leaky (8 -> 6 -> 4)."""
+    import snntorch as snn
+
+    torch.manual_seed(seed)
+    rec = snn.RLeaky(beta=torch.full((6,), 0.9), threshold=torch.ones(6), linear_features=6, init_hidden=True,
+                     reset_mechanism="zero", reset_delay=False)
+    net = nn.Sequential(nn.Linear(8, 6), rec, nn.Linear(6, 4), _leaky((4,), 0.8, True))
+    with torch.no_grad():
+        net[0].weight.mul_(2.0)
+        rec.recurrent.bias.mul_(2.0)
+        net[2].weight.mul_(3.0)
+        net[2].bias.add_(0.3)
+    return net
+
+
+def snntorch_export(net: nn.Sequential, path: Path) -> Path:
+    """``net`` (8 inputs) as its snnTorch ``export_to_nir`` file."""
+    from snntorch.export_nir import export_to_nir
+
+    nir.write(path, export_to_nir(net, torch.randn(1, 8), ignore_dims=[0]))
+    return path
+
+
+def norse_cuba_li(path: Path, seed: int = 0, dt: float = 1e-4) -> Path:
+    """Norse Linear -> LIFCell (a CubaLIF; Linear bias into its current) -> Linear -> LIBoxCell
+    (an LI output layer), 8 -> 6 -> 4, with Norse's time constants rescaled as in
+    :func:`norse_graph` (synapse 5 steps, membrane 10, unit per-step gains)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import norse.torch as norse
+
+        torch.manual_seed(seed)
+        net = norse.SequentialState(nn.Linear(8, 6), norse.LIFCell(), nn.Linear(6, 4), norse.LIBoxCell())
+        with torch.no_grad():
+            net[0].weight.mul_(3.0)
+        graph = norse.to_nir(net, torch.randn(1, 8))
+    nodes = {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, (nir.Input, nir.Output)):  # Norse keeps the batch axis: (1, n) -> (n,)
+            key = "input" if isinstance(node, nir.Input) else "output"
+            shape = np.asarray(next(iter((node.input_type if key == "input" else node.output_type).values())))
+            nodes[name] = type(node)({key: shape[1:] if shape.size > 1 and shape[0] == 1 else shape})
+        elif isinstance(node, nir.Affine):
+            nodes[name] = nir.Affine(np.asarray(node.weight), np.asarray(node.bias))
+        else:
+            n = next(graph.nodes[a].weight.shape[0] for a, b in graph.edges if b == name)
+            full = lambda v: np.full(n, float(v))  # noqa: E731
+            if isinstance(node, nir.CubaLIF):
+                nodes[name] = nir.CubaLIF(tau_syn=full(5 * dt), tau_mem=full(10 * dt), r=full(10.0), w_in=full(5.0),
+                                          v_leak=full(np.asarray(node.v_leak).reshape(-1)[0]), v_reset=full(0.0),
+                                          v_threshold=full(np.asarray(node.v_threshold).reshape(-1)[0]))
+            else:
+                nodes[name] = nir.LI(tau=full(10 * dt), r=full(10.0), v_leak=full(np.asarray(node.v_leak).reshape(-1)[0]))
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata={**graph.metadata, "dt": dt}))
+    return path
+
+
+def hand_built_delay_cuba_li(path: Path, seed: int = 0, dt: float = 1e-4) -> Path:
+    """Affine (bias) -> per-element Delay (0/1/2 steps) -> LIF (per-neuron tau and threshold)
+    -> Affine (bias) -> CubaLIF (two thresholds) -> Affine -> CubaLI -> Output, plus the
+    CubaLIF's spikes as a second Output: constants behind a Delay and into a current, split
+    populations, a host-run CubaLI readout."""
+    rng = np.random.default_rng(seed)
+    full = lambda n, v: np.full(n, v, np.float64)  # noqa: E731
+    tau = np.array([10, 10, 20, 20, 10, 40.0]) * dt
+    nodes = {
+        "input": nir.Input(np.array([8])),
+        "fc0": nir.Affine(rng.normal(size=(6, 8)) * 1.5, rng.uniform(0.0, 0.3, 6)),
+        "delay": nir.Delay(np.array([0, 0, 2, 2, 1, 0]) * dt),
+        "lif": nir.LIF(tau=tau, r=tau / dt, v_leak=full(6, 0.0), v_threshold=np.array([1, 1, 1, 0.5, 0.5, 1.0]),
+                       v_reset=full(6, 0.0)),
+        "fc1": nir.Affine(rng.normal(size=(4, 6)) * 1.5, rng.uniform(0.0, 0.5, 4)),
+        "cuba": nir.CubaLIF(tau_syn=full(4, 5 * dt), tau_mem=full(4, 10 * dt), r=full(4, 10.0), v_leak=full(4, 0.0),
+                            v_threshold=np.array([1, 1, 0.7, 0.7]), v_reset=full(4, 0.0), w_in=full(4, 5.0)),
+        "fc2": nir.Affine(rng.normal(size=(3, 4)), rng.uniform(-0.2, 0.2, 3)),
+        "li": nir.CubaLI(tau_syn=full(3, 5 * dt), tau_mem=full(3, 10 * dt), r=full(3, 10.0), v_leak=full(3, 0.0),
+                         w_in=full(3, 5.0)),
+        "output": nir.Output(np.array([3])),
+        "spikes": nir.Output(np.array([4])),
+    }
+    edges = [("input", "fc0"), ("fc0", "delay"), ("delay", "lif"), ("lif", "fc1"), ("fc1", "cuba"), ("cuba", "fc2"),
+             ("fc2", "li"), ("li", "output"), ("cuba", "spikes")]
+    nir.write(path, nir.NIRGraph(nodes, edges, metadata={"dt": dt}))
+    return path
