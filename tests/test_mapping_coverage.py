@@ -94,6 +94,8 @@ def test_the_split_is_hidden_behind_the_node_names(ran):
     for node, pop in chip.split.items():
         assert len({(chip.neurons[p].dv, chip.neurons[p].du, chip.neurons[p].threshold) for p in pop.parts}) == len(pop.parts)
         assert all(node in out[b].states and not any(p in out[b].states for p in pop.parts) for b in (*FLOAT, *FIXED))
+        spikes = out["reference"].states[node]["spikes"]
+        np.testing.assert_array_equal(pop.gather(list(pop.take(spikes).values())), spikes)
 
 
 def _snntorch_forward(net, x: np.ndarray) -> np.ndarray:
@@ -141,7 +143,7 @@ def test_record_by_node_name_and_netx_refuses_what_it_cannot_hold(tmp_path):
     res = LoihiEmulator(map_graph(graph, DT)).run(_inputs(), record=("lif",), record_v=("cuba",))
     assert sorted(res.states) == ["cuba", "lif"] and res.states["lif"]["spikes"].shape == (16, 3, 6)
     assert sorted(res.states["cuba"]) == ["v"] and res.states["cuba"]["v"].shape == (16, 3, 4)
-    with pytest.raises(LavaMappingError, match="netx cannot hold the constant source"):
+    with pytest.raises(LavaMappingError, match="'lif' needs the constant source.*netx cannot hold"):
         map_graph(graph, DT, fixed=True, rule=NetxRule(), input_ranges={"input": 1.0})
 
 

@@ -234,6 +234,12 @@ class Population:
             out[..., idx] = v
         return out.reshape(out.shape[:-1] + self.shape)
 
+    def take(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """The inverse of :meth:`gather`: ``[..., *shape]`` -> ``{part: [..., n_k]}`` (e.g. a
+        reference run's spikes of the node, per chip layer)."""
+        flat = np.asarray(values).reshape(np.shape(values)[:np.ndim(values) - len(self.shape)] + (-1,))
+        return {p: flat[..., idx] for p, idx in zip(self.parts, self.index)}
+
 
 @dataclass(frozen=True)
 class Readout:

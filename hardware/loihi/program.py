@@ -130,10 +130,11 @@ def map_graph(graph: nir.NIRGraph, dt: float | None = None, fixed: bool = False,
 def _netx_holds(lowered: ChipGraph) -> None:
     """A netx bundle holds chains of layers and host readouts ``bias + terms``; no constant
     source, no host-run output layer (raises LavaMappingError, one line)."""
+    node = {p: n for n, pop in lowered.split.items() for p in pop.parts}
     for name in (*lowered.neurons, *lowered.readouts):
         if any(t.source == BIAS for t in lowered.terms_into(name)):
-            raise LavaMappingError(f"{name!r}: netx cannot hold the constant source a bias into a CubaLIF's "
-                                   f"current (or one behind a Delay / recurrent edge) needs")
+            raise LavaMappingError(f"{node.get(name, name)!r} needs the constant source (a bias into a CubaLIF's "
+                                   f"current, or one behind a Delay or a recurrent edge), which netx cannot hold")
     for name, r in lowered.readouts.items():
         if r.host is not None:
             raise LavaMappingError(f"output {name!r}: its {type(r.host).__name__} runs on the host, which a netx "
