@@ -176,7 +176,8 @@ def _run_network_child(spec: NetworkSpec) -> dict[str, np.ndarray]:
 
 def release_shared_memory(root, timeout_s: float = 3.0) -> None:
     """Best effort, on failure: ask Lava's SharedMemoryManager to unlink its segments before
-    the watchdog kills the group (SIGKILL would leave them in /dev/shm)."""
+    the watchdog kills the group (the watchdog then unlinks whatever this run created and left
+    in /dev/shm: :mod:`hardware.isolation`)."""
     import threading
 
     try:
