@@ -79,13 +79,16 @@ def bench_graph(graph_path: Path, inputs: Mapping[str, np.ndarray], input_path: 
         x = np.asarray(inputs[name], np.float64)
         batched[name] = x[:, None] if x.ndim == 1 + len(shape) else x
     result = get_backend(backend).run_graph(graph, batched, chip.dt, record=True)
-    missing = [n for n in chip.neurons if "spikes" not in result.states.get(n, {})]
+    owner = {part: node for node, pop in chip.split.items() for part in pop.parts}
+    missing = sorted({owner.get(n, n) for n in chip.neurons if "spikes" not in result.states.get(owner.get(n, n), {})})
     if missing:
         raise TaafError(f"backend {backend!r} recorded no spikes for {missing}; it cannot be counted")
     counts = count_graph(chip, batched, result.states)
+    populations: dict[str, int] = {}  # NIR neuron node -> neurons (a split node's parts summed)
+    for n, layer in chip.neurons.items():
+        populations[owner.get(n, n)] = populations.get(owner.get(n, n), 0) + layer.size
     info = GraphInfo(str(graph_path), sha256_file(Path(graph_path)), chip.dt,
-                     {n: list(s) for n, s in chip.inputs.items()}, list(chip.readouts),
-                     {n: layer.size for n, layer in chip.neurons.items()})
+                     {n: list(s) for n, s in chip.inputs.items()}, list(chip.readouts), populations)
     estimates = tuple(estimate_energy(counts, t, mac_table) for t in tables)
     return GraphBenchReport(info, str(input_path), sha256_file(Path(input_path)), backend, counts, estimates)
 

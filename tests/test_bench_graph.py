@@ -93,3 +93,22 @@ def test_bench_graph_bad_input_one_line_nothing_left(leaky, tmp_path):
     np.savez(bad, other=np.zeros((3, 1, 8)))
     proc = taaf("bench", graph, "--input", bad, "--dt", "1e-4", "--out", out)
     assert proc.returncode == 2 and "input" in proc.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("make", ["hetero", "synaptic", "rleaky"])
+def test_bench_counts_split_populations_and_constant_sources(tmp_path, make):
+    """Per-neuron thresholds (a population split into chip layers) and biases the chip holds as
+    a constant source: counted under the NIR node names, the constant as a bias, not as SynOps."""
+    from foreign_graphs import snntorch_export, snntorch_hetero_net, snntorch_rleaky_net, snntorch_synaptic_net
+
+    net = {"hetero": snntorch_hetero_net, "synaptic": snntorch_synaptic_net, "rleaky": snntorch_rleaky_net}[make]()
+    graph = snntorch_export(net, tmp_path / "g.nir")
+    shape = tuple(int(s) for s in np.atleast_1d(next(
+        n for n in nir.read(graph).nodes.values() if isinstance(n, nir.Input)).input_type["input"]))
+    inputs = spike_inputs(tmp_path / "in.npz", shape, steps=10, batch=2)
+    proc = taaf("bench", graph, "--input", inputs, "--dt", "1e-4", "--out", tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert "#" not in " ".join(report["graph"]["populations"])  # node names, not chip parts
+    assert all(g["source"] != "__bias__" for g in report["counts"]["groups"])
+    assert report["counts"]["effective_macs"] > 0

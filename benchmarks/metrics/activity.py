@@ -120,12 +120,18 @@ def activity_from_graph(chip: ChipGraph, inputs: Mapping[str, np.ndarray],
     ``run(inputs, record=True).states``; Lava and emulator results have the same structure),
     as batch-first arrays keyed by node name, shaped like the chip IR's Inputs and layers."""
     arrays: dict[str, torch.Tensor] = {}
+    owner = {part: node for node, pop in chip.split.items() for part in pop.parts}
     shapes = {**chip.inputs, **{n: layer.shape for n, layer in chip.neurons.items()}}
     for name, shape in shapes.items():
         if name in chip.inputs:
             if name not in inputs:
                 raise KeyError(f"no input {name!r} (have {sorted(inputs)})")
             x = np.asarray(inputs[name])
+        elif name in owner:  # one part of a split population: results come back under the node's name
+            node = owner[name]
+            if "spikes" not in states.get(node, {}):
+                raise KeyError(f"no recorded spikes of node {node!r}: run the simulator with record=True")
+            x = chip.split[node].take(np.asarray(states[node]["spikes"]))[name]
         else:
             if name not in states or "spikes" not in states[name]:
                 raise KeyError(f"no recorded spikes of layer {name!r}: run the simulator with record=True")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from export.nir_export import model_to_nir
-from hardware.ir.graph import ChipGraph, NeuronLayer, Readout, Term
+from hardware.ir.graph import BIAS, ChipGraph, NeuronLayer, Readout, Term
 from hardware.ir.lower import lower_graph
 from taaf.config import MODALITIES
 from taaf.dynamics import DEFAULT_DT
@@ -136,8 +136,14 @@ def chip_topology(chip: ChipGraph, host: HostHead | None = None) -> Topology:
         if isinstance(item, Readout) and item.direct is not None:
             continue  # recorded as it is: no synapses
         gain = item.gain if isinstance(item, NeuronLayer) else np.ones(item.size)
-        residual = _unattributed_bias(item.bias, gain, item.terms, item.size)
-        for i, t in enumerate(item.terms):
+        # the constant source BIAS is how a chip holds a bias it cannot put on the membrane (into
+        # a CubaLIF's current, behind a Delay or a recurrent edge): a bias, not synaptic events
+        terms = tuple(t for t in item.terms if t.source != BIAS)
+        constant = sum((t.dense(item.size)[:, 0] for t in item.terms if t.source == BIAS), np.zeros(item.size))
+        residual = _unattributed_bias(item.bias, gain, terms, item.size)
+        if np.any(constant):
+            residual = constant if residual is None else residual + constant
+        for i, t in enumerate(terms):
             bias = t.bias if i > 0 or residual is None else (residual if t.bias is None else t.bias + residual)
             groups.append(_group(chip, target, item.shape, t, bias))
     pops = tuple(Population(n, chip.neurons[n].shape, 1.0 - chip.neurons[n].dv) for n in order if n in chip.neurons)
