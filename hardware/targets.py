@@ -62,6 +62,7 @@ def lava_program_description(program: LavaProgram) -> tuple[dict, dict[str, np.n
     """A fixed-point :class:`~hardware.loihi.program.LavaProgram` as JSON-ready data plus its
     weight matrices (``{key: int array}``)."""
     from hardware.loihi import fixed_point as fp
+    from hardware.ir.graph import BIAS
 
     lowered = program.chip
     arrays: dict[str, np.ndarray] = {}
@@ -88,8 +89,12 @@ def lava_program_description(program: LavaProgram) -> tuple[dict, dict[str, np.n
             "shape": list(w.shape), "nonzero": int(np.count_nonzero(w)), "weights": key,
         })
     readouts = {name: {"size": r.size, "latency": r.latency, "scale": r.scale, "direct": r.direct,
-                       "bias": np.asarray(r.bias, np.float64).reshape(-1).tolist()}
+                       "bias": np.asarray(r.bias, np.float64).reshape(-1).tolist(),
+                       "host_neuron": (type(lowered.readouts[name].host).__name__
+                                       if lowered.readouts[name].host is not None else None)}
                 for name, r in program.readouts.items()}
+    split = {node: {"shape": list(pop.shape), "parts": list(pop.parts), "index": [i.tolist() for i in pop.index]}
+             for node, pop in lowered.split.items()}
     desc = {
         "format": "taaf-lava-program",
         "version": 1,
@@ -105,13 +110,19 @@ def lava_program_description(program: LavaProgram) -> tuple[dict, dict[str, np.n
         "layers": layers,
         "synapses": synapses,
         "readouts": readouts,
+        "split": split,
+        "constant_source": BIAS if lowered.biased else None,
         "semantics": (
             "Lava 0.10 Loihi2SimCfg fixed_pt. Layer: LIFReset(du, dv, vth, bias_mant, bias_exp), reset_interval = "
             "T + gap, reset_offset = (1 + gap + latency) mod (T + gap). Synapse: Dense (lava_delay 0) or "
             "DelayDense(delays = lava_delay) with weights (lava_weights.npz), weight_exp, sign_mode, 8 weight bits; "
             "lava_delay = latency(dst) - latency(src) - 1 + nir_delay (latency alignment). Inputs: graded "
             "round(x 2^frac_bits). Readout: recorded sum * scale + bias. Gated layers are silenced during the gap "
-            "between batched samples by a gate neuron (hardware.loihi.network)."),
+            "between batched samples by a gate neuron (hardware.loihi.network). constant_source: a RingBuffer "
+            "neuron that is 1 on every step of every sample (0 in the gaps); synapses from it carry biases a LIF "
+            "cannot hold on its membrane. split: a NIR neuron node held as several layers (one per distinct "
+            "du/dv/vth); neuron j of parts[k] is neuron index[k][j] of the node. host_neuron: a non-spiking "
+            "output layer (LI/CubaLI/I) the host steps over the recorded readout."),
         "weights_file": "lava_weights.npz",
     }
     return desc, arrays
