@@ -53,6 +53,8 @@ def register(subparsers) -> None:
     p.add_argument("--input", help="graph mode: .npz with one array per Input node")
     p.add_argument("-o", "--out", help="graph mode: output .npz")
     p.add_argument("--record", action="store_true", help="graph mode: also write every node's states")
+    p.add_argument("--strict", action="store_true",
+                   help="graph mode: refuse a file that fails nir's type check (default: run it with a warning)")
     p.add_argument("--dt", type=num.positive_finite_float, default=None,
                    help="time step (s, > 0); default: the graph's metadata, else 1e-4")
     p.set_defaults(handler=run)
@@ -126,7 +128,7 @@ def _run_graph(args) -> int:
         raise TaafError(f"{args.target} is a NIR graph: --save, --split and --limit are for a checkpoint "
                         f"(a graph runs on --input IN.npz and writes -o OUT.npz)")
     check_output_file(args.out, inputs=[args.input, args.target])
-    graph = load_graph(args.target)
+    graph = load_graph(args.target, strict=bool(getattr(args, "strict", False)))
     inputs = read_inputs(Path(args.input))
     dt = args.dt
     if dt is None and not (isinstance(graph.metadata, dict) and "dt" in graph.metadata):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import nir
 import numpy as np
 
-from hardware.reference.errors import GraphError
+from hardware.reference.errors import GraphError, warn
 from hardware.reference.nodes import (
     DELAY_TOLERANCE_STEPS,
     BuildContext,
@@ -37,11 +37,14 @@ def _fail(name: str, node: nir.NIRNode, message: str) -> GraphError:
 
 
 def _param(name: str, node: nir.NIRNode, attr: str, shape: Shape) -> np.ndarray:
-    """A float64 copy of ``node.attr``, which must have exactly the signal's shape."""
+    """A float64 copy of ``node.attr`` with the signal's shape; a scalar (shape ``()`` or
+    ``(1,)``, as Norse and other exporters write shared parameters) is broadcast to it."""
     value = getattr(node, attr)
     if value is None:
         raise _fail(name, node, f"parameter {attr!r} is missing")
     array = np.asarray(value, dtype=np.float64)
+    if array.shape in ((), (1,)) and array.shape != shape:
+        array = np.broadcast_to(array.reshape(()), shape).copy()
     if array.shape != shape:
         raise _fail(name, node, f"parameter {attr!r} has shape {array.shape}, but its input has "
                                 f"shape {shape}")
@@ -197,6 +200,14 @@ def _if(name, node, in_shape, ctx):
     return IFOp(in_shape, in_shape, gain=gain, threshold=threshold, v_reset=v_reset)
 
 
+def _warn_coarse_dt(name: str, attr: str, tau: np.ndarray, dt: float) -> None:
+    """Forward Euler with ``dt >= tau`` gives a decay <= 0 (the state flips sign or blows up):
+    a wrong dt (a graph without dt metadata, an exporter's time unit) rather than a network."""
+    if np.any(dt >= tau):
+        warn(f"node {name!r}: dt = {dt:g} s >= {attr} = {float(np.min(tau)):g} s; forward Euler decays "
+             f"1 - dt/{attr} <= 0 (is dt right? pass --dt)")
+
+
 def _v_reset(name, node, in_shape) -> np.ndarray:
     """NIR < 1.0 files have no ``v_reset``; NIR defines the default as 0."""
     return np.zeros(in_shape) if node.v_reset is None else _param(name, node, "v_reset", in_shape)
@@ -206,6 +217,7 @@ def _membrane(name, node, in_shape, tau_attr: str, ctx) -> dynamics.DiscreteLIF:
     tau = _param(name, node, tau_attr, in_shape)
     if np.any(tau <= 0):
         raise _fail(name, node, f"{tau_attr} must be > 0")
+    _warn_coarse_dt(name, tau_attr, tau, ctx.dt)
     return dynamics.nir_lif_to_discrete(tau, _param(name, node, "r", in_shape),
                                         _param(name, node, "v_leak", in_shape), dt=ctx.dt)
 
@@ -214,6 +226,7 @@ def _synapse(name, node, in_shape, ctx) -> dynamics.DiscreteSynapse:
     tau_syn = _param(name, node, "tau_syn", in_shape)
     if np.any(tau_syn <= 0):
         raise _fail(name, node, "tau_syn must be > 0")
+    _warn_coarse_dt(name, "tau_syn", tau_syn, ctx.dt)
     w_in = _finite(name, node, "w_in", np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), in_shape))
     return dynamics.nir_synapse_to_discrete(tau_syn, w_in, dt=ctx.dt)
 

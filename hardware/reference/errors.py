@@ -1,6 +1,8 @@
 """Errors of the reference simulator: user-input problems, hence :class:`TaafError`s."""
 from __future__ import annotations
 
+import sys
+
 from taaf.errors import TaafError
 
 
@@ -10,3 +12,9 @@ class GraphError(TaafError):
 
 class SimulationInputError(TaafError):
     """Input arrays that do not fit the graph's Input nodes (names, shapes, time/batch sizes)."""
+
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr: something runs, but probably not as the user meant
+    (a file that fails nir's type check, no dt, dt >= tau). Commands still succeed."""
+    print(f"warning: {message}", file=sys.stderr)

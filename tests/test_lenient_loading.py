@@ -1,0 +1,71 @@
+"""Lenient, self-checking loading of foreign NIR files: what fails nir's type check still runs
+(with a warning; ``--strict`` refuses), shared scalar parameters are broadcast, and a dt that is
+not smaller than a time constant is said out loud."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nir
+import numpy as np
+
+F = np.float32
+
+
+def taaf(*args):
+    """The ``taaf`` CLI as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "taaf.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def _graph(tau, n: int = 4, output_shape=(4,)) -> nir.NIRGraph:
+    """Input(3) -> Linear -> LIF(n) -> Output; ``tau`` may be shared (shape (1,))."""
+    w = np.random.default_rng(0).uniform(0, 2, (n, 3)).astype(F)
+    lif = nir.LIF(tau=np.asarray(tau, F), r=np.full_like(np.asarray(tau, F), 10.0), v_leak=np.zeros_like(np.asarray(tau, F)),
+                  v_threshold=np.ones_like(np.asarray(tau, F)), v_reset=np.zeros_like(np.asarray(tau, F)))
+    nodes = {"in": nir.Input(input_type={"input": np.array([3])}), "w": nir.Linear(weight=w), "lif": lif,
+             "out": nir.Output(output_type={"output": np.array(output_shape)})}
+    return nir.NIRGraph(nodes=nodes, edges=[("in", "w"), ("w", "lif"), ("lif", "out")], metadata={"dt": 1e-4},
+                        type_check=False)
+
+
+def _inputs(tmp_path):
+    path = tmp_path / "in.npz"
+    np.savez(path, **{"in": np.random.default_rng(1).uniform(0, 1, (20, 2, 3))})
+    return path
+
+
+def test_a_file_failing_the_type_check_runs_with_a_warning_and_strict_refuses(tmp_path):
+    graph = tmp_path / "g.nir"
+    nir.write(graph, _graph(np.full(4, 1e-3), output_shape=(1, 1, 4)))  # the Rockpool file's declared Output
+    inputs = _inputs(tmp_path)
+    proc = taaf("simulate", graph, "--input", inputs, "--backend", "reference", "-o", tmp_path / "o.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert "fails nir's type check" in proc.stderr and "--strict" in proc.stderr
+    proc = taaf("simulate", graph, "--input", inputs, "--backend", "reference", "-o", tmp_path / "s.npz", "--strict")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_shared_scalar_parameters_are_broadcast(tmp_path):
+    shared, full = tmp_path / "shared.nir", tmp_path / "full.nir"
+    nir.write(shared, _graph(np.full(1, 1e-3)))
+    nir.write(full, _graph(np.full(4, 1e-3)))
+    inputs = _inputs(tmp_path)
+    for backend in ("reference", "loihi-emu"):
+        for name, g in (("shared", shared), ("full", full)):
+            proc = taaf("simulate", g, "--input", inputs, "--backend", backend, "-o", tmp_path / f"{name}.npz")
+            assert proc.returncode == 0, proc.stderr
+        a, b = np.load(tmp_path / "shared.npz"), np.load(tmp_path / "full.npz")
+        assert a["output__out"].sum() > 0
+        np.testing.assert_array_equal(a["output__out"], b["output__out"])
+
+
+def test_dt_not_below_tau_is_a_warning_on_the_reference_and_an_error_on_the_chip(tmp_path):
+    graph = tmp_path / "g.nir"
+    nir.write(graph, _graph(np.full(4, 1e-4)))  # tau = dt = 1e-4 s: decay 1 - dt/tau = 0
+    inputs = _inputs(tmp_path)
+    proc = taaf("simulate", graph, "--input", inputs, "--backend", "reference", "-o", tmp_path / "o.npz")
+    assert proc.returncode == 0 and "dt = 0.0001 s >= tau = 0.0001 s" in proc.stderr, proc.stderr
+    proc = taaf("simulate", graph, "--input", inputs, "--backend", "loihi-emu", "-o", tmp_path / "e.npz")
+    assert proc.returncode == 2 and "dt larger than tau" in proc.stderr and not (tmp_path / "e.npz").exists()
