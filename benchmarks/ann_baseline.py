@@ -299,8 +299,9 @@ def _trained_ann(args) -> Path:
     from taaf.training.trainer import model_config_for
     from taaf.workflow import CHECKPOINT_NAME, train_and_save
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from taaf.paths import check_output_dir
+
+    out = check_output_dir(args.out)  # train_and_save replaces it as a whole
     spec = DataSpec(n_steps=args.steps, preset=args.preset, degradation=PRESETS[args.preset])
     cfg = TrainConfig(method=args.method, epochs=args.train_epochs, seed=args.seed)
     data = load_dataset(spec)

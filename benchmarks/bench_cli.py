@@ -9,7 +9,8 @@ package never imports benchmark code.
                [--cost-table ...] [--dt S] --out DIR      (any NIR graph: benchmarks.graph_bench)
 
 Writes DIR/report.json (schema ``taaf-bench/1``, :func:`benchmarks.report.validate_report`),
-DIR/report.md and four PNG plots, each file atomically, and prints the headline table. This
+DIR/report.md and four PNG plots, all together (built in a staged folder that replaces DIR as a
+whole, :func:`taaf.paths.staged_output`), and prints the headline table. This
 module obtains the numbers (evaluate, count, time, measure); :mod:`benchmarks.report` says
 what they mean and renders them. Every input is checked before any work starts, so a bad
 cost table or a mismatched checkpoint costs one line on stderr and exit code 2, not a minute.
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING
 from taaf import argtypes as num
 from taaf import budget
 from taaf.errors import TaafError
-from taaf.paths import check_output_dir, prepare_output_dir
+from taaf.paths import check_output_dir, staged_output
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     ann = load_role(args.ann, "ann") if args.ann else None
     if ann is not None:
         check_same_data(snn, ann)
-    out = prepare_output_dir(args.out)
+    out = Path(args.out)
     full = load_dataset(snn.data_spec).split(args.split)
     split = full.subset(slice(0, args.limit)) if args.limit else full
     if len(split) == 0:
@@ -125,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
                           args.backend, args.batch_size, args.runs)
     as_json = report.as_dict()
     validate_report(as_json)  # our own output must follow our own schema
-    write_report(report, as_json, out)
+    with staged_output(out, "taaf bench") as stage:  # every file lands in out together, or none
+        write_report(report, as_json, stage)
     print(headline_table(report))
     print(f"\nwrote report.json, report.md, {', '.join(PLOTS)} to {out}/")
     return 0
@@ -392,7 +394,8 @@ def build_report(snn: Checkpoint, ann: Checkpoint | None, snn_path: str, ann_pat
 
 
 def write_report(report: BenchReport, as_json: dict, out: Path) -> None:
-    """report.json, report.md and the plots; each file is replaced atomically."""
+    """report.json, report.md and the plots, written into ``out`` (``taaf bench`` passes a
+    staged folder, :func:`taaf.paths.staged_output`, that replaces ``--out`` as a whole)."""
     from benchmarks.report import render_markdown, write_plots
     from taaf.data.cache import atomic_write_bytes
 

@@ -8,13 +8,12 @@ cited cost tables (:func:`benchmarks.energy.estimate_energy`). There is no accur
 foreign graph comes without labels, and no ANN (the checkpoint mode compares with one).
 
 Writes DIR/report.json (schema ``taaf-bench-graph/1``), DIR/report.md and two PNG plots; every
-file is built first and moved into DIR only when all exist.
+file is built in a staged folder that replaces DIR as a whole only when all exist
+(:func:`taaf.paths.staged_output`).
 """
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,22 +125,19 @@ def render_graph_markdown(r: GraphBenchReport) -> str:
 
 
 def write_graph_report(r: GraphBenchReport, out: Path) -> list[str]:
-    """Build report.json, report.md and the plots in a temporary folder, then move them into
-    ``out`` together (created only now: a failed run leaves nothing behind)."""
+    """Build report.json, report.md and the plots in a staged folder that replaces ``out`` as a
+    whole once all are written (:func:`taaf.paths.staged_output`: a failed run leaves nothing
+    behind, and no file of an earlier run stays); returns the file names."""
     from benchmarks.report.plots import plot_firing_counts, plot_synops_counts
-    from taaf.paths import prepare_output_dir
+    from taaf.paths import MARKER, staged_output
 
     as_json = json.dumps(r.as_dict(), indent=2, allow_nan=False) + "\n"
-    with tempfile.TemporaryDirectory(prefix=".taaf-bench-") as tmp:
-        stage = Path(tmp)
+    with staged_output(out, "taaf bench") as stage:
         (stage / "report.json").write_text(as_json)
         (stage / "report.md").write_text(render_graph_markdown(r))
         plot_synops_counts(r.counts, r.backend, stage / PLOTS[0])
         plot_firing_counts(r.counts, f"{Path(r.input_path).name} on {r.backend}", stage / PLOTS[1])
-        out = prepare_output_dir(out)
-        names = sorted(p.name for p in stage.iterdir())
-        for name in names:
-            shutil.move(str(stage / name), out / name)
+        names = sorted(p.name for p in stage.iterdir() if p.name != MARKER)
     return names
 
 

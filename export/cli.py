@@ -17,23 +17,22 @@ call the plugin's ``build_graph`` with the max |x| of every Input (``--input-ran
 default 1.0, printed and recorded in the manifest). The checkpoint-only targets (snntorch,
 norse, onnx) refuse a graph, and a graph-only target a checkpoint, in one line.
 
-Every file is built in memory first; only then is OUT created and the files moved in through
-a temporary folder, so a failed export leaves nothing behind.
+Every file is built in memory first; only then is OUT created: the files are written into a
+staged sibling folder that replaces OUT as a whole (:func:`taaf.paths.staged_output`), so a
+failed export leaves nothing behind and no file of an earlier export into OUT stays.
 """
 from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 from taaf.argtypes import positive_finite_float
 from taaf.boundary import OneLineParser, add_global_options, parse_or_exit_code, run_guarded
 from taaf.errors import TaafError
-from taaf.paths import check_output_dir, prepare_output_dir
+from taaf.paths import check_output_dir, staged_output
 
 TARGETS = {
     "nir": "chip graph (NIR) + host head (ONNX) + manifest; for a .nir: the checked graph + manifest",
@@ -93,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", metavar="MODEL",
                         help="model.pt written by 'taaf train', or a NIR graph (.nir) written by any tool")
     parser.add_argument("--target", required=True, help=f"one of: {', '.join(targets)}")
-    parser.add_argument("-o", "--out", required=True, help="output folder (created; files replaced atomically)")
+    parser.add_argument("-o", "--out", required=True, help="output folder (new, empty, or one taaf wrote: replaced as a whole)")
     parser.add_argument("--dt", type=positive_finite_float, default=None,
                         help="time step in seconds (checkpoint: written to the graph, default 1e-4; "
                              "NIR graph: default its metadata dt, else 1e-4)")
@@ -170,7 +169,7 @@ def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
     if target not in targets:
         raise TaafError(f"unknown target {target!r} (choose from {', '.join(targets)})")
     source = Path(checkpoint)
-    check_output_location(out)
+    check_output_location(out, inputs=[source])
     if source_kind(source) == "nir":
         if target in CHECKPOINT_TARGETS:
             raise TaafError(f"{source} is a NIR graph; the {target} target needs a checkpoint from 'taaf train'")
@@ -189,38 +188,20 @@ def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
     return list(files)
 
 
-def check_output_location(out: Path) -> None:
-    """Fail before any work when ``out`` could not be created or written; creates nothing
+def check_output_location(out: Path, inputs=()) -> None:
+    """Fail before any work when ``out`` could not be created, written or replaced (it holds
+    files taaf did not write, or one of ``inputs``); creates nothing
     (:func:`taaf.paths.check_output_dir`)."""
-    check_output_dir(out)
+    check_output_dir(out, inputs)
 
 
 def install(files: dict[str, bytes], out: Path) -> None:
-    """Create ``out`` and move every file in through a temporary folder; on failure, remove the
-    folders this call created, so nothing is left behind."""
-    out = Path(out)
-    created = []
-    folder = out
-    while not folder.exists() and folder.parent != folder:
-        created.append(folder)
-        folder = folder.parent
-    try:
-        prepare_output_dir(out)
-        with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
-            for name, data in files.items():
-                (Path(tmp) / name).write_bytes(data)
-            for name in files:  # all files exist complete before any is moved into place
-                shutil.move(str(Path(tmp) / name), out / name)
-    except (OSError, TaafError) as exc:
-        for folder in created:  # deepest first; stops at the first that is not empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        if isinstance(exc, TaafError):
-            raise
-        raise TaafError(f"cannot write into output folder {out}: {exc.strerror or exc}") from None
-
+    """Write every file into a staged folder that then replaces ``out`` as a whole
+    (:func:`taaf.paths.staged_output`): on failure nothing is left behind, on success no file
+    of an earlier export into ``out`` stays."""
+    with staged_output(Path(out), "taaf-export") as stage:
+        for name, data in files.items():
+            (stage / name).write_bytes(data)
 
 if __name__ == "__main__":
     sys.exit(main())

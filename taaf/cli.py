@@ -13,11 +13,12 @@ import sys
 import time
 import warnings
 from dataclasses import asdict, replace
+from pathlib import Path
 
 from taaf import argtypes as num
 from taaf.boundary import EXIT_USAGE, OneLineParser, add_global_options, parse_or_exit_code, run_guarded
 from taaf.errors import TaafError
-from taaf.paths import check_output_dir, prepare_output_dir
+from taaf.paths import check_output_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model and write checkpoint, metrics and plots",
                        description="Train TAAF or a baseline. Writes OUT/model.pt, OUT/metrics.json, "
-                                   "OUT/training_curves.png (and OUT/attention.png for TAAF).")
+                                   "OUT/training_curves.png (and OUT/attention.png for TAAF), all "
+                                   "together: OUT is replaced as a whole once every file is written.")
     data_options(p)
     p.add_argument("--fusion", choices=METHODS, default="taaf",
                    help="taaf (attention fusion + balanced loss), concat (sum fusion), ogm-ge")
@@ -81,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training seed, 0..2**32-1 (same seed, same machine -> same metrics)")
     defaults = TrainConfig()  # one source of truth for every training default
     p.add_argument("--epochs", type=num.epochs, default=defaults.epochs)
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (new, empty, or one taaf wrote: replaced whole)")
     t = p.add_argument_group("training")
     t.add_argument("--batch-size", type=num.batch_size, default=defaults.batch_size)
     t.add_argument("--lr", type=num.positive_finite_float, default=defaults.lr)
@@ -194,7 +196,7 @@ def cmd_train(args) -> int:
     from taaf.training.trainer import model_config_for
     from taaf.workflow import train_and_save
 
-    check_output_dir(args.out)
+    check_output_dir(args.out, inputs=[args.root or None])
     spec = _data_spec(args)
     device = resolve_device(args.device)
     cfg = TrainConfig(
@@ -207,8 +209,7 @@ def cmd_train(args) -> int:
     model_cfg = model_config_for(data, cfg, model=args.model)
     if args.no_time_warp:
         model_cfg = replace(model_cfg, time_warp=False)
-    out = prepare_output_dir(args.out)
-    train_and_save(data, spec, cfg, model_cfg, out, device=device, progress=not args.quiet)
+    train_and_save(data, spec, cfg, model_cfg, Path(args.out), device=device, progress=not args.quiet)
     return 0
 
 
@@ -233,7 +234,7 @@ def cmd_demo(args) -> int:
 
     start = time.perf_counter()
     check_output_dir(args.out)
-    run_demo(prepare_output_dir(args.out), epochs=args.epochs, seed=args.seed, device=resolve_device("auto"))
+    run_demo(Path(args.out), epochs=args.epochs, seed=args.seed, device=resolve_device("auto"))
     print(f"demo finished in {time.perf_counter() - start:.0f} s; everything is in {args.out}/")
     return 0
 

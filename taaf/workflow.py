@@ -16,6 +16,7 @@ from taaf.data import DataSpec, MultimodalDataset, load_dataset
 from taaf.data.cache import atomic_write_bytes
 from taaf.errors import TaafError
 from taaf.evaluate import predict
+from taaf.paths import staged_output
 from taaf.training.plots import plot_attention, plot_training
 from taaf.training.trainer import TrainResult, history_as_json, train
 
@@ -24,16 +25,33 @@ CHECKPOINT_NAME = "model.pt"
 
 def train_and_save(data: MultimodalDataset, spec: DataSpec, cfg: TrainConfig, model_cfg: ModelConfig,
                    out: Path, device: str = "cpu", progress: bool = True) -> TrainResult:
-    """Train, then write model.pt, metrics.json, training_curves.png (+ attention.png for TAAF).
-    The model's T must be the data's, and a batch must fit the memory budget (else TaafError)."""
+    """Train, then write model.pt, metrics.json, training_curves.png (+ attention.png for TAAF)
+    into ``out``, all together (:func:`taaf.paths.staged_output`: ``out`` is replaced as a whole
+    only when every file is written; under torchrun only rank 0 writes). The model's T must be
+    the data's, and a batch must fit the memory budget (else TaafError)."""
+    result, wall = train_timed(data, cfg, model_cfg, device=device, progress=progress)
+    if result.history:  # a non-zero torchrun rank has none: rank 0 writes
+        with staged_output(out, "taaf train") as stage:
+            write_training_outputs(result, wall, data, spec, cfg, model_cfg, stage)
+    return result
+
+
+def train_timed(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, device: str = "cpu",
+                progress: bool = True) -> tuple[TrainResult, float]:
+    """Check that training fits (:func:`check_training_fits`), train, and return the result with
+    the wall-clock seconds it took; writes nothing."""
     check_training_fits(data, cfg, model_cfg)
     start = time.perf_counter()
     result = train(data, cfg, model_cfg, device=device, progress=progress)
-    if not result.history:  # a non-zero torchrun rank: rank 0 writes
-        return result
-    wall = time.perf_counter() - start
+    return result, time.perf_counter() - start
+
+
+def write_training_outputs(result: TrainResult, wall: float, data: MultimodalDataset, spec: DataSpec,
+                           cfg: TrainConfig, model_cfg: ModelConfig, folder: Path) -> None:
+    """model.pt, metrics.json, training_curves.png (+ attention.png for TAAF) of a finished
+    training run, written into ``folder`` (a staged folder: see :func:`train_and_save`)."""
     summary = {**result.summary(), "train_seconds": wall}
-    save_checkpoint(out / CHECKPOINT_NAME, result.model.cpu(), cfg, spec, summary)
+    save_checkpoint(folder / CHECKPOINT_NAME, result.model.cpu(), cfg, spec, summary)
     history = history_as_json(result.history)
     metrics = {
         "method": cfg.method,
@@ -45,13 +63,12 @@ def train_and_save(data: MultimodalDataset, spec: DataSpec, cfg: TrainConfig, mo
         "train_seconds": wall,
         "epochs": history,
     }
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2).encode())
-    plot_training(history, out / "training_curves.png", title=f"{cfg.method} on {spec.dataset} ({spec.preset})")
+    atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=2).encode())
+    plot_training(history, folder / "training_curves.png", title=f"{cfg.method} on {spec.dataset} ({spec.preset})")
     if model_cfg.fusion == "taaf":
         preds = predict(result.model, data.test)
-        plot_attention(preds.alpha, preds.beta, preds.labels, out / "attention.png",
+        plot_attention(preds.alpha, preds.beta, preds.labels, folder / "attention.png",
                        title=f"attention on the test split ({cfg.method})")
-    return result
 
 
 def check_training_fits(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig) -> None:
@@ -90,7 +107,8 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "cp
 
 
 def run_demo(out: Path, epochs: int = 12, seed: int = 0, device: str = "cpu") -> dict:
-    """The main job: AV-Digits (audio-dominant) -> TAAF training -> evaluation -> plots."""
+    """The main job: AV-Digits (audio-dominant) -> TAAF training -> evaluation -> plots; the
+    files replace ``out`` as a whole once all are written (:func:`taaf.paths.staged_output`)."""
     spec = DataSpec()
     print(f"[1/3] building AV-Digits (preset {spec.preset}, T = {spec.n_steps})")
     data = load_dataset(spec)
@@ -99,13 +117,17 @@ def run_demo(out: Path, epochs: int = 12, seed: int = 0, device: str = "cpu") ->
     from taaf.training.trainer import model_config_for
 
     print(f"[2/3] training TAAF for {epochs} epochs on {device}")
-    result = train_and_save(data, spec, cfg, model_config_for(data, cfg), out, device=device)
+    model_cfg = model_config_for(data, cfg)
+    result, wall = train_timed(data, cfg, model_cfg, device=device)
     print("[3/3] evaluating the selected model (best validation epoch) on the test split")
-    report = evaluate_checkpoint(out / CHECKPOINT_NAME, "test")
-    gap = abs(report["audio"] - report["visual"])
-    report["unimodal_gap"] = gap
-    report["train_samples_per_second"] = sum(h.samples_per_second for h in result.history) / len(result.history)
-    atomic_write_bytes(out / "summary.json", json.dumps(report, indent=2).encode())
+    with staged_output(out, "taaf demo") as stage:  # every file lands in out together, or none
+        write_training_outputs(result, wall, data, spec, cfg, model_cfg, stage)
+        report = evaluate_checkpoint(stage / CHECKPOINT_NAME, "test")
+        report["checkpoint"] = str(Path(out) / CHECKPOINT_NAME)
+        gap = abs(report["audio"] - report["visual"])
+        report["unimodal_gap"] = gap
+        report["train_samples_per_second"] = sum(h.samples_per_second for h in result.history) / len(result.history)
+        atomic_write_bytes(stage / "summary.json", json.dumps(report, indent=2).encode())
     print()
     print(f"  test accuracy   fused {report['fused']:.3f}   audio-only {report['audio']:.3f}   "
           f"visual-only {report['visual']:.3f}   (unimodal gap {100 * gap:.1f} points, chance 0.100)")

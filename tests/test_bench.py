@@ -19,6 +19,7 @@ from benchmarks.report import PLOTS, SCHEMA, ReportSchemaError, validate_report
 from taaf.checkpoint import load_checkpoint, save_checkpoint
 from taaf.cli import main
 from taaf.data import load_dataset
+from taaf.paths import MARKER
 
 LIMIT = 50
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -46,7 +47,7 @@ def test_writes_every_file(bench):
         assert (out / name).is_file(), name
     for name in PLOTS:
         assert (out / name).read_bytes()[:8] == PNG, name
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [MARKER]  # no temp files left
     md = (out / "report.md").read_text()
     assert md.index("| quantity") < md.index("\n## ")  # the headline table comes first
     assert "NeuroBench" in md and "Davies et al." in md and "Horowitz" in md and "Merolla" in md

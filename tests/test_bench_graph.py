@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from foreign_graphs import norse_graph, snntorch_conv, snntorch_leaky, spike_inputs
+from taaf.paths import MARKER
 
 
 def taaf(*args):
@@ -29,7 +30,7 @@ def test_bench_report_counts_equal_a_hand_recount(leaky, tmp_path):
     graph, inputs = leaky
     proc = taaf("bench", graph, "--input", inputs, "--dt", "1e-4", "--out", tmp_path / "b")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["firing.png", "report.json", "report.md",
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [MARKER, "firing.png", "report.json", "report.md",
                                                                  "synops.png"]
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["schema"] == "taaf-bench-graph/1"

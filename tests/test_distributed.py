@@ -19,6 +19,7 @@ import pytest
 
 from taaf.config import TrainConfig
 from taaf.data import DataSpec
+from taaf.paths import MARKER
 from taaf.workflow import train_and_save
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def test_torchrun_two_ranks_trains_and_rank0_writes_once(fusion, tmp_path):
     # Only rank 0 evaluates and reports: one epoch line, not one per rank.
     epoch_lines = [line for line in run.stdout.splitlines() if line.startswith("epoch   1")]
     assert len(epoch_lines) == 1, run.stdout
-    expected = {"model.pt", "metrics.json", "training_curves.png"} | ({"attention.png"} if fusion == "taaf" else set())
+    expected = {MARKER, "model.pt", "metrics.json", "training_curves.png"} | ({"attention.png"} if fusion == "taaf" else set())
     assert {p.name for p in out.iterdir()} == expected  # no second copy, no leftover temp files
 
     metrics = json.loads((out / "metrics.json").read_text())

@@ -22,6 +22,7 @@ from taaf.data import DataSpec
 from taaf.dynamics import DEFAULT_DT
 from taaf.model.host import HostHead, Readouts
 from taaf.model.network import AVSpikingNet
+from taaf.paths import MARKER
 
 
 @pytest.fixture()
@@ -118,7 +119,7 @@ def test_onnx_host_head_equals_pytorch(fusion):
 def test_export_targets_write_complete_sets(checkpoint, tmp_path, target, files):
     out = tmp_path / target
     assert set(export(checkpoint, target, out)) == files
-    assert {p.name for p in out.iterdir()} == files
+    assert {p.name for p in out.iterdir()} == files | {MARKER}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"] == "taaf-export" and manifest["n_steps"] == 4
     assert {f["name"] for f in manifest["files"]} == files - {"manifest.json"}

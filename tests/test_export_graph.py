@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from export.cli import main
+from taaf.paths import MARKER
 
 GRAPH_TARGETS = {
     "nir": {"graph.nir", "manifest.json"},
@@ -144,7 +145,7 @@ def test_graph_exports(graphs, tmp_path, capsys, name, target):
     out = tmp_path / "out"
     code, stdout, err = _export(capsys, path, "--target", target, "-o", out, *args)
     assert code == 0, err
-    assert {p.name for p in out.iterdir()} == GRAPH_TARGETS[target]
+    assert {p.name for p in out.iterdir()} == GRAPH_TARGETS[target] | {MARKER}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"] == "taaf-export-graph" and manifest["target"] == target
     assert manifest["graph_sha256"] == sha256_file(path)
