@@ -202,9 +202,10 @@ def _remove_empty(folders: list[Path]) -> None:
 
 def _clean_stale(out: Path) -> None:
     """Delete ``.OUT.staging-*`` / ``.OUT.old-*`` siblings older than :data:`STALE_AFTER_S`
-    (left by a killed run; a live run's staging folder is younger)."""
+    (left by a killed run; a live run's staging folder is younger). An ``.old-`` folder stays
+    while OUT is missing: a kill between the two renames of the swap left the only copy there."""
     now = time.time()
-    for kind in ("staging", "old"):
+    for kind in ("staging", "old") if out.exists() else ("staging",):
         for left in out.parent.glob(f".{out.name}.{kind}-*"):
             try:
                 if left.is_dir() and not left.is_symlink() and now - left.stat().st_mtime > STALE_AFTER_S:
