@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from taaf import argtypes as num
-from taaf import budget
+from taaf import budget, notices
 from taaf.errors import TaafError
 from taaf.paths import check_output_file
 
@@ -114,8 +114,6 @@ def _run_checkpoint(args) -> int:
 
 
 def _run_graph(args) -> int:
-    import sys
-
     from hardware.reference import load_graph
     from taaf.data.cache import atomic_write_bytes
 
@@ -133,7 +131,7 @@ def _run_graph(args) -> int:
     dt = args.dt
     if dt is None and not (isinstance(graph.metadata, dict) and "dt" in graph.metadata):
         dt = DEFAULT_GRAPH_DT
-        print(f"warning: {args.target} has no dt metadata; running with dt = {dt} s (set --dt)", file=sys.stderr)
+        notices.warn(f"{args.target} has no dt metadata; running with dt = {dt} s (set --dt)")
     start = time.perf_counter()
     result = backend.run_graph(graph, inputs, dt, record=bool(args.record))
     elapsed = time.perf_counter() - start

@@ -16,7 +16,8 @@ Ctrl-C                              ``taaf train: interrupted``                 
 ==================================  ===============================================  =========
 
 Exit code 1 is never used. ``--debug`` (accepted before or after the subcommand) re-raises
-every exception with its traceback instead, for bug reports; ``--memory-budget-gb`` sets the
+every exception with its traceback instead, for bug reports; warnings (:mod:`taaf.notices`)
+are printed only when the command succeeds, so a failure stays one line; ``--memory-budget-gb`` sets the
 :mod:`taaf.budget` of this one command.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable
 
 from taaf.budget import override
 from taaf.errors import TaafError
+from taaf.notices import held
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -83,7 +85,7 @@ def run_guarded(prog: str, call: Callable[[], int | None], args: argparse.Namesp
     debug = bool(getattr(args, "debug", False))
     budget = getattr(args, "memory_budget_gb", None)
     try:
-        with override(budget):
+        with override(budget), held():
             return int(call() or 0)
     except KeyboardInterrupt:
         if debug:

@@ -1,8 +1,7 @@
 """Errors of the reference simulator: user-input problems, hence :class:`TaafError`s."""
 from __future__ import annotations
 
-import sys
-
+from taaf import notices
 from taaf.errors import TaafError
 
 
@@ -16,5 +15,6 @@ class SimulationInputError(TaafError):
 
 def warn(message: str) -> None:
     """One ``warning: ...`` line on stderr: something runs, but probably not as the user meant
-    (a file that fails nir's type check, no dt, dt >= tau). Commands still succeed."""
-    print(f"warning: {message}", file=sys.stderr)
+    (a file that fails nir's type check, no dt, dt >= tau); held by :mod:`taaf.notices` until
+    the command succeeds."""
+    notices.warn(message)
