@@ -24,7 +24,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardware.loihi import FixedPointRangeError
+from hardware.loihi import FixedPointRangeError, engines
+from hardware.loihi import emulator as emu
 from hardware.loihi import fixed_point as fp
 from hardware.loihi import quant_rules as qr
 from hardware.loihi.lava_runtime import run_with_watchdog
@@ -462,3 +463,37 @@ def test_backends_are_registered(taaf_net, taaf_split):
     float_ = backend_runner("loihi-emu-float", ckpt, DT)(taaf_split.audio, taaf_split.image)
     assert fixed.readouts["z_audio"].shape == float_.readouts["z_audio"].shape == (8, 6, 10)
     assert sorted(fixed.spikes) == sorted(float_.spikes)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(net=edge_networks(fixed=True), constant=st.booleans())
+def test_every_product_path_is_the_integer_transcription(net, constant):
+    """int8 / float32 / float64 / int64 products, row blocks, threads, inputs constant in time."""
+    program, inputs = net
+    inputs = {"in": np.broadcast_to(inputs["in"][:1], inputs["in"].shape).copy()} if constant else inputs
+    spec = program.network(inputs, record_v=tuple(program.layers))
+    want = program.unpack(spec, emulate_network(spec))  # int64 numpy, step by step
+    for f32, f64, int8, block, threads in [(2 ** 24, 2 ** 53, True, 2 ** 16, 1), (0, 2 ** 53, False, 1, 2),
+                                           (0, 0, False, 7, 3)]:  # bounds failing: float64, then int64
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(emu, "FLOAT32_EXACT", f32), mp.setattr(emu, "FLOAT64_EXACT", f64)
+            mp.setattr(emu, "ROW_BLOCK", block), mp.setitem(engines._cache, "int8", int8)
+            for engine, device in ENGINES[:2]:
+                emulator = LoihiEmulator(program, engine, device, threads=threads)
+                assert any(s.int8 is not None for s in emulator._into["l1"]) == int8
+                assert_same(emulator.run(inputs, record_v=tuple(program.layers)), want)
+
+
+def test_int8_split_and_thread_policy(monkeypatch):
+    for w in (2 * np.arange(-128, 128), np.arange(256), -np.arange(256), np.zeros(3, int)):
+        w8, offset, k = engines.int8_split(w[:, None])
+        assert w8.dtype == np.int8 and np.array_equal((w8.astype(int) + offset) << k, w[:, None])
+    assert engines.int8_split(np.array([[-256], [255]])) is None  # 512 values: the float path
+    monkeypatch.delenv(engines.THREADS_ENV, raising=False)
+    monkeypatch.setattr(engines, "available_cores", lambda: 4)
+    monkeypatch.setattr(engines, "_own_load", lambda: 0.5)  # this process's part of the load average
+    for load, want in [(0.2, 4), (1.5, 3), (4.0, 1), (40.0, 1)]:
+        monkeypatch.setattr(engines.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert engines.default_threads() == want
+    monkeypatch.setenv(engines.THREADS_ENV, "3")
+    assert engines.default_threads() == 3

@@ -1,9 +1,8 @@
 """A batched, bit-exact emulator of the Lava processes the mapper builds (``loihi-emu``).
 
-:class:`LoihiEmulator` runs a :class:`~hardware.loihi.program.LavaProgram` — the same
-object, mapping and quantised registers a Lava run uses — on a whole batch at once: state
-arrays ``[B, N]``, one Python loop over time steps, in numpy or in torch (CPU, or CUDA).
-It reproduces Lava 0.10's ``Loihi2SimCfg`` models as configured by
+:class:`LoihiEmulator` runs a :class:`~hardware.loihi.program.LavaProgram` — the same object,
+mapping and quantised registers a Lava run uses — on a whole batch at once, in numpy or torch
+(CPU, or CUDA). It reproduces Lava 0.10's ``Loihi2SimCfg`` models as configured by
 :func:`~hardware.loihi.lava_runtime.build_lava` — ``RingBuffer`` sources, ``Dense`` /
 ``DelayDense`` (fixed: ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc``; float),
 ``LIFReset`` (``PyLifResetModelBitAcc`` / ``PyLifResetModelFloat``) and the recorders — bit
@@ -17,69 +16,63 @@ exactly this: layer ``X`` starts from ``u = v = 0`` at the step its first input 
 runs ``T`` steps; before that its output is 0 (gated or never read). In *sample-local* time
 (step ``t`` of ``X`` = Lava step ``t + L(X)`` of the sample) a synapse with Lava delay ``k``
 from ``S`` reads ``S``'s local step ``t - lag`` with ``lag = k - (L(X) - L(S) - 1)`` (the NIR
-delay of the term, >= 0), and 0 before the sample. The emulator therefore runs each sample
-from zero state for its ``T`` steps per layer, all samples side by side, and never needs the
-concatenated stream (the constant source ``BIAS`` is 1 at every local step, 0 before, so a
-delayed term from it starts at its delay); the results are handed to the mapper's own
-:func:`~hardware.loihi.program.unpack`, so they come back in exactly the format (and the
-float conversions) of ``run_graph`` / ``run_lava``.
+delay of the term, >= 0), and 0 before the sample. The emulator runs every sample so, side by
+side, without the stream (``BIAS`` is 1 at every local step); the program's own
+:func:`~hardware.loihi.program.unpack` gives the results the format of ``run_graph`` / ``run_lava``.
 
-Where the numbers come from (nothing is re-derived here)
---------------------------------------------------------
-* registers: the program's ``LayerParams`` / ``SynapseParams``, checked once by the mapper's
-  :func:`~hardware.loihi.network.validate_network` (exactly as before a Lava run);
-  effective bias and threshold from :class:`~hardware.loihi.fixed_point.QuantizedLIF`;
-* inputs: :meth:`~hardware.loihi.fixed_point.InputEncoding.encode` (fixed point);
-* synapses: ``W @ x`` then :func:`~hardware.loihi.fixed_point.shift_activation` (the weight
-  exponent, floor for negative ones); several synapse groups are summed as Lava's ``a_in``;
-* neurons: :func:`~hardware.loihi.fixed_point.lif_fixed_step` (``decay_toward_zero``,
-  ``wrap_u``, ``clip_v``, threshold, reset) / :func:`~hardware.loihi.fixed_point.lif_float_step`.
+Nothing is re-derived: registers from the program (checked by
+:func:`~hardware.loihi.network.validate_network` as before a Lava run), bias and threshold from
+:class:`~hardware.loihi.fixed_point.QuantizedLIF`, inputs by ``InputEncoding.encode``, the
+neurons' ``wrap_u`` / ``clip_v`` from :mod:`~hardware.loihi.fixed_point`. Its own computations
+are exact by construction (the arguments: :mod:`hardware.loihi.engines`):
 
-The one computation of its own is ``W @ x`` over the whole batch and all ``T`` steps at once
-(one matrix product per synapse group and layer; only synapses inside a recurrent loop are
-applied step by step). In fixed point it is done in floating point, which is exact: weights
-and messages are integers, and every partial sum is bounded by ``sum|W| max|x|`` (precomputed
-per synapse group); below ``2^24`` float32 is used, below ``2^53`` float64 (int64 beyond), and
-the integer-valued result is cast to int64 before the exponent shift. float32 is only used when
-torch is not allowed reduced-precision matmuls (TF32/bf16).
+* ``W @ x`` over the whole batch and all ``T`` steps at once (one product per synapse group;
+  only synapses inside a recurrent loop go step by step; an input constant in time once):
+  spikes times Lava's 8-bit weights as an int8 x int8 -> int32 product (``W = 2^k (W8 + o)``),
+  else float32 / float64 where the group's bound on every partial sum allows (int64 beyond);
+  the exponent shift and Lava's ``<< 6`` are fused into the cast to the int32 state;
+* neurons: :meth:`~hardware.loihi.engines.FixedLif.step` in place on int32 ``u`` / ``v``, in
+  row blocks (:data:`ROW_BLOCK` neurons at most) shared among
+  :func:`~hardware.loihi.engines.default_threads` threads; the wrap of ``u`` / clip of ``v``
+  is skipped where the layer's activation bound proves it a no-op, and a layer without current
+  state (``du = 4095``) gets ``u = wrap(a_in << 6)`` for all steps at once.
 
-Exactness domain (fixed point)
-------------------------------
-Lava's CPU models hold ``a_in``, ``u`` and ``v`` in int32; the emulator computes in int64.
-They agree whenever ``|a_in| < 2^18`` (:data:`~hardware.loihi.fixed_point.EXACT_ACTIVATION_LIMIT`:
-``u`` then wraps modulo 2^24 and nothing overflows int32) and a graded accumulation that Lava
-shifts right stays below 2^31 (readouts: every synapse group's output). The quantisation
-rules guarantee this statically (``|a_in| <= 2^17 - 1``); for other programs the emulator
-checks it on every run and raises :class:`~hardware.loihi.FixedPointRangeError` naming the
-layer and step rather than return numbers Lava's int32 arithmetic might not produce.
+Exactness domain (fixed point): Lava's CPU models hold ``a_in``, ``u`` and ``v`` in int32; the
+emulator agrees with them while ``|a_in| < 2^18`` (``fixed_point.EXACT_ACTIVATION_LIMIT``) and a
+graded sum Lava shifts right, or a readout group's output, stays below 2^31: guaranteed by the
+quantisation rules, else checked on every run (:class:`~hardware.loihi.FixedPointRangeError`
+names the layer and step).
 
-Float mode: float64, the same operations as Lava's float models; ``W @ x`` is summed in BLAS
-order rather than numpy's, so values can differ in the last bits (like the
-test oracle ``tests/oracles.py``).
+Float mode: float64, Lava's float operations; ``W @ x`` is summed in BLAS order, so values can
+differ in the last bits (like the test oracle ``tests/oracles.py``).
 
-Engines: ``engine="numpy"`` (default) or ``"torch"`` with ``device`` (``"cpu"``, ``"cuda"``);
-integer state is int64 on every device. See :mod:`hardware.loihi.engines` (:func:`resolve_engine`
-and its environment variables are re-exported here).
+Engines: ``engine="numpy"`` (default) or ``"torch"`` with ``device`` (``"cpu"``, ``"cuda"``) and
+``threads``: :mod:`hardware.loihi.engines` (its :func:`resolve_engine`, :func:`default_threads`
+and environment variables are re-exported here).
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from hardware.loihi import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
 from hardware.loihi import quant_rules as qr
-from hardware.loihi.engines import (DEVICE_ENV, ENGINE_ENV, ENGINES, FLOAT32_EXACT, FLOAT64_EXACT,
-                                     make_ops, resolve_engine)
+from hardware.loihi.engines import (DEVICE_ENV, ENGINE_ENV, ENGINES, FLOAT32_EXACT, FLOAT64_EXACT, THREADS_ENV,
+                                     V_MAX, FixedLif, blocks, default_threads, int8_split, make_ops, resolve_engine,
+                                     spikes_float64)
 from hardware.ir.graph import BIAS
-from hardware.ir.layout import BatchLayout, stack_inputs
+from hardware.ir.layout import stack_inputs
 from hardware.loihi.network import validate_network
 from hardware.loihi.program import LavaProgram, LavaResult, map_graph, unpack
 
 
-# --- the emulator -------------------------------------------------------------------------------
+ROW_BLOCK = 2 ** 18  # neurons (rows x layer width) per block of the time loop (smaller: more Python per step)
+
 
 @dataclass(frozen=True)
 class _Synapse:
@@ -94,6 +87,9 @@ class _Synapse:
     dtype: object
     check_pre: bool  # a graded sum Lava shifts right: may exceed int32 (checked per run)
     check_out: bool  # a readout group's output may exceed int32 (checked per run)
+    int8: object = None  # spikes: W^T = 2^int8_shift (int8 + int8_offset), for an exact int8 product
+    int8_offset: int = 0
+    int8_shift: int = 0
 
 
 class LoihiEmulator:
@@ -101,15 +97,17 @@ class LoihiEmulator:
 
     ``run(inputs)`` takes the inputs of ``program.network`` (``inputs[name]`` [T, B, *shape]
     or [T, *shape]) and returns the :class:`~hardware.loihi.program.LavaResult` that
-    ``program.unpack(spec, run_with_watchdog(spec))`` returns for the same batch.
+    ``program.unpack(spec, run_with_watchdog(spec))`` returns for the same batch. ``threads``:
+    a fixed thread count (default: decided per run, :func:`~hardware.loihi.engines.default_threads`).
     """
 
-    def __init__(self, program: LavaProgram, engine: str | None = None, device: str | None = None):
+    def __init__(self, program: LavaProgram, engine: str | None = None, device: str | None = None,
+                 threads: int | None = None):
         engine, device = resolve_engine(engine, device)
         self.program = program
         self.fixed = program.fixed
         self.engine = engine
-        self.ops = make_ops(engine, device)
+        self.ops = make_ops(engine, device, threads)
         lowered = program.chip
         # the checks a Lava run makes (registers, shapes, delays, the gate), on a 1-step batch
         validate_network(program.network({n: np.zeros((1, 1, *shape)) for n, shape in lowered.inputs.items()}))
@@ -120,27 +118,39 @@ class LoihiEmulator:
         self.latency.update({n: p.latency for n, p in self.layers.items()})
         self.latency.update({n: r.latency for n, r in program.readouts.items()})
         self.max_latency = max(self.latency.values(), default=0)
-        self._neurons = {n: self._neuron(p) for n, p in self.layers.items()}
+        bounds = {n: self._activation_bound(n) for n in self.layers}
+        self._check_activation = {n: b >= fp.EXACT_ACTIVATION_LIMIT for n, b in bounds.items()}
+        self._neurons = {n: self._neuron(p, bounds[n]) for n, p in self.layers.items()}
+        self._state_dtype = self.ops.int32 if self.fixed else self.ops.float64
         synapses = [self._synapse(s) for s in program.synapses]
         self._into = {n: [s for s in synapses if s.dst == n] for n in [*self.layers, *self.sinks]}
         self._components = self._schedule(synapses)
-        self._check_activation = {n: self._activation_unsafe(n) for n in self.layers}
+        self._lock, self._work = threading.Lock(), {}  # one run at a time: runs reuse work arrays
 
-    # -- construction --
-
-    def _neuron(self, p):
+    def _neuron(self, p, bound: float):
+        """Fixed: the :class:`~hardware.loihi.engines.FixedLif` with the wrap / clip the bounds
+        leave; float: ``(du, dv, bias, vth)``."""
         ops = self.ops
-        if self.fixed:
-            q = fp.QuantizedLIF(p.name, du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant, bias_exp=p.bias_exp)
-            return (int(q.du), int(q.dv), ops.asarray(q.effective_bias, ops.int64), int(q.effective_vth))
-        return (float(p.du), float(p.dv), ops.asarray(np.asarray(p.bias_mant, np.float64), ops.float64), float(p.vth))
+        if not self.fixed:
+            return (float(p.du), float(p.dv), ops.asarray(np.asarray(p.bias_mant, np.float64), ops.float64),
+                    float(p.vth))
+        q = fp.QuantizedLIF(p.name, du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant, bias_exp=p.bias_exp)
+        du, dv, vth, bias = int(q.du) + fp.DS_OFFSET, int(q.dv) + fp.DM_OFFSET, int(q.effective_vth), q.effective_bias
+        a = min(bound, fp.EXACT_ACTIVATION_LIMIT - 1)  # beyond it the run raises before the neurons see it
+        u_max = a * 2 ** fp.ACT_SHIFT * fp.DECAY_UNITY / du  # |u| < sum_k a 64 c^k (trunc only shrinks)
+        wrap = u_max >= fp.UV_MAX
+        u_max = float(fp.UV_MAX) if wrap else u_max
+        b_pos, b_neg = max(int(bias.max(initial=0)), 0), max(-int(bias.min(initial=0)), 0)
+        high = max(vth, 0) + u_max + b_pos  # v after a step <= max(vth, 0): it spiked and reset, or not
+        low = (u_max + b_neg) * fp.DECAY_UNITY / dv if dv else (np.inf if u_max + b_neg else 0.0)
+        clip = max(high, low) >= V_MAX
+        bias = ops.asarray(bias, ops.int32) if bias.any() else None
+        return FixedLif(1 - du / fp.DECAY_UNITY, 1 - dv / fp.DECAY_UNITY, bias, vth, bool(wrap), bool(clip))
 
     def _source_max(self, src: str) -> int:
         """Largest |message| a source sends: 1 for spikes, the encoding's max_int for inputs."""
-        if src in self.inputs:
-            enc = self.program.encodings.get(src)
-            return int(enc.max_int) if enc is not None else 1
-        return 1
+        enc = self.program.encodings.get(src) if src in self.inputs else None
+        return int(enc.max_int) if enc is not None else 1
 
     def _quantized(self, s) -> tuple[fp.QuantizedSynapses, qr.FloatTerm]:
         w = np.asarray(s.weights)
@@ -154,11 +164,15 @@ class LoihiEmulator:
             raise LavaMappingError(f"synapse {s.name!r}: Lava delay {s.delay} delivers before the sample reaches "
                                    f"{s.dst!r} (latency {self.latency[s.dst]}) from {s.src!r} "
                                    f"(latency {self.latency[s.src]}); not a mapper program")
-        check_pre = check_out = False
+        check_pre, check_out, int8 = False, False, (None, 0, 0)
         if self.fixed:
             q, term = self._quantized(s)
             w = q.weights
-            worst = int(np.abs(w).sum(1).max(initial=0)) * term.max_int  # any partial sum of W x
+            if term.signed:  # any partial sum of W x, whatever the order of the additions
+                worst = int(np.abs(w).sum(1).max(initial=0)) * term.max_int
+            else:  # x in {0, 1}: a partial sum lies in [-N, P]
+                worst = max(int(np.clip(w, 0, None).sum(1).max(initial=0)),
+                            int(-np.clip(w, None, 0).sum(1).min(initial=0)))
             if worst < FLOAT32_EXACT and ops.float32_exact():
                 dtype = ops.float32
             elif worst < FLOAT64_EXACT:
@@ -173,20 +187,22 @@ class LoihiEmulator:
                 pos, neg = qr.activation_bounds([q], [term])
                 check_out = max(pos.max(initial=0.0), neg.max(initial=0.0)) >= fp.INT32_LIMIT
             matrix = ops.asarray(w.T, dtype)
+            split = int8_split(w.T) if s.src in self.layers else None
+            w8 = ops.int8_weights(split[0]) if split else None
+            int8 = (w8, *split[1:]) if w8 is not None else int8
         else:
             dtype = ops.float64
             matrix = ops.asarray(np.asarray(s.weights, np.float64).T, dtype)
-        return _Synapse(s.name, s.src, s.dst, lag, int(s.weight_exp), matrix, dtype, check_pre, check_out)
+        return _Synapse(s.name, s.src, s.dst, lag, int(s.weight_exp), matrix, dtype, check_pre, check_out, *int8)
 
-    def _activation_unsafe(self, layer: str) -> bool:
-        """True when the rules do not already bound ``|a_in| < 2^18`` (then checked per run)."""
-        if not self.fixed:
-            return False
-        qs = [self._quantized(s) for s in self.program.synapses if s.dst == layer]
+    def _activation_bound(self, layer: str) -> float:
+        """The rules' bound on ``|a_in|`` of ``layer`` (0 in float mode); at or above 2^18 the
+        activation is checked on every run."""
+        qs = [self._quantized(s) for s in self.program.synapses if s.dst == layer] if self.fixed else []
         if not qs:
-            return False
+            return 0.0
         pos, neg = qr.activation_bounds([q for q, _ in qs], [t for _, t in qs])
-        return max(pos.max(initial=0.0), neg.max(initial=0.0)) >= fp.EXACT_ACTIVATION_LIMIT
+        return float(max(pos.max(initial=0.0), neg.max(initial=0.0)))
 
     def _schedule(self, synapses: list[_Synapse]) -> list[tuple[tuple[str, ...], dict, dict]]:
         """Neuron layers grouped into recurrent components, in dependency order. Each entry:
@@ -198,10 +214,9 @@ class LoihiEmulator:
         def reach(a: str) -> set[str]:
             seen, todo = set(), [a]
             while todo:
-                for b in edges[todo.pop()]:
-                    if b not in seen:
-                        seen.add(b)
-                        todo.append(b)
+                new = edges[todo.pop()] - seen
+                seen |= new
+                todo += new
             return seen
 
         reachable = {n: reach(n) for n in names}
@@ -227,17 +242,6 @@ class LoihiEmulator:
             result.append((comp, outer, inner))
         return result
 
-    # -- running --
-
-    def _batch(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], bool, int, int]:
-        """Inputs as [T, B, n] float64 (the layout checks of ``program.network``)."""
-        arrays, batched, steps, batch = stack_inputs(self.program.chip.inputs, inputs)
-        if not self.fixed:
-            for name, a in arrays.items():
-                if not np.all(np.isfinite(a)):
-                    raise LavaMappingError(f"source {name!r}: inputs must be finite")
-        return arrays, batched, steps, batch
-
     def _apply(self, syn: _Synapse, x, rows: int):
         """``shift(W @ x)`` for x [..., n_in] -> [rows, n_out] (int64 fixed, float64 float)."""
         ops = self.ops
@@ -260,30 +264,100 @@ class LoihiEmulator:
                 f"{where}: {what} reaches {value}{at}, outside the emulated range (< {limit}): Lava's CPU model "
                 f"computes in int32 there and its overflow is not emulated")
 
-    def _sum(self, target: str, synapses: list[_Synapse], hist: dict, steps: int, batch: int, size: int):
-        """All of ``synapses`` into ``target`` for the whole run: [T, B, size]."""
-        ops = self.ops
-        total = None
-        for syn in synapses:
-            n = steps - syn.lag
-            if n <= 0:
+    def _product(self, syn: _Synapse, hist: dict, m: int, batch: int):
+        """``W @ x`` of the first ``m`` steps, integer-valued and exact: ``(a, exp)`` with ``a``
+        [m, B, n_out] ([1, B, n_out] for an input constant in time) and the exponent to apply."""
+        ops, size = self.ops, syn.matrix.shape[-1]
+        if syn.int8 is not None:
+            h = hist[syn.src]
+            x = h.reshape(h.shape[0] * batch, -1)[:m * batch]
+            out = self._buffer(("mm", syn.name), (m * batch, size), ops.int32)
+            return ops.int8_matmul(x, syn.int8, syn.int8_offset, out).reshape(m, batch, size), \
+                syn.weight_exp + syn.int8_shift
+        if syn.src in self.inputs or syn.src == BIAS:
+            key = ("constant", syn.src)
+            if key not in hist:
+                hist[key] = ops.constant_in_time(hist[syn.src])
+            if hist[key]:
+                return ops.matmul(ops.astype(hist[syn.src][0], syn.dtype), syn.matrix)[None], syn.weight_exp
+        key = ("cast", syn.src, syn.dtype)  # the cast of a whole run, once per source and dtype
+        if key not in hist:
+            h = hist[syn.src]
+            ops.copy(hist.setdefault(key, self._buffer(key, (h.shape[0] * batch, h.shape[2]), syn.dtype)),
+                     h.reshape(h.shape[0] * batch, -1))
+        out = self._buffer(("mm", syn.name), (m * batch, size), syn.dtype)
+        return ops.matmul(hist[key][:m * batch], syn.matrix, out).reshape(m, batch, size), syn.weight_exp
+
+    def _sum(self, key, synapses: list[_Synapse], hist: dict, steps: int, batch: int, size: int, dtype, shift=0):
+        """All of ``synapses`` for the whole run, [T, B, size] in ``dtype``: Lava's ``a_in`` (fixed:
+        every group's product shifted by its exponent, then summed) times ``2^shift``."""
+        ops, total = self.ops, None
+        for syn in sorted(synapses, key=lambda s: s.lag):
+            m = steps - syn.lag
+            if m <= 0:
                 continue
-            a = self._apply(syn, hist[syn.src][:n], n * batch).reshape(n, batch, size)
-            if total is None and syn.lag == 0:
-                total = a
-                continue
+            a, exp = self._product(syn, hist, m, batch)
+            factor = 1
+            if self.fixed:
+                if syn.check_pre:
+                    self._limit(syn.name, "graded sum before the weight exponent", ops.absmax(a), fp.INT32_LIMIT)
+                if exp < 0:  # Lava's shift: floor(a / 2^-exp), exact in a's type
+                    a = ops.floor_scale(a, 2.0 ** exp) if a.dtype in (ops.float32, ops.float64) else \
+                        ops.shift_right(a, -exp)
+                    exp = 0
+                if syn.check_out:
+                    self._limit(syn.name, "readout synapse output", ops.absmax(a) * 2 ** exp, fp.INT32_LIMIT)
+                factor = 2 ** (exp + shift)
             if total is None:
-                total = ops.zeros((steps, batch, size), ops.int64 if self.fixed else ops.float64)
-            total[syn.lag:] += a
+                total = self._buffer(("sum", key, dtype), (steps, batch, size), dtype)
+                if syn.lag == 0:
+                    ops.scale_into(total, a, factor)
+                    continue
+                total[...] = 0
+            part = self._buffer(("part", syn.name), a.shape, dtype)
+            ops.scale_into(part, a, factor)
+            total[syn.lag:] += part
         if total is None:
-            total = ops.zeros((steps, batch, size), ops.int64 if self.fixed else ops.float64)
+            total = self._buffer(("sum", key, dtype), (steps, batch, size), dtype)
+            total[...] = 0
         return total
 
+    def _buffer(self, key, shape: tuple, dtype):
+        """A work array of this run, kept for the next one (fresh memory costs page faults: up to
+        a third of a run); runs hold ``self._lock``, and no result aliases a work array."""
+        buf = self._work.get(key)
+        if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype:
+            buf = self._work[key] = self.ops.empty(shape, dtype)
+        return buf
+
+    def _drive(self, n: str, synapses: list[_Synapse], hist: dict, steps: int, batch: int, recurrent: bool):
+        """What the neurons of ``n`` get from outside their loop, all steps: ``(drive, folded)``.
+        Float, or a recurrent layer: ``a_in`` (int64 fixed). Else ``a_in << 6`` in the int32
+        state dtype, for ``cu == 0`` ``u`` itself: ``wrap(a_in << 6)`` (``folded``)."""
+        ops, size, lif = self.ops, self.layers[n].size, self._neurons[n]
+        if not self.fixed or recurrent:
+            return self._sum(n, synapses, hist, steps, batch, size, ops.int64 if self.fixed else ops.float64), False
+        if self._check_activation[n]:  # not bounded by the rules: check in int64 first
+            a = self._sum(n, synapses, hist, steps, batch, size, ops.int64)
+            self._limit(n, "|a_in|", ops.absmax(a), fp.EXACT_ACTIVATION_LIMIT)
+            total = self._buffer(("drive", n), (steps, batch, size), self._state_dtype)
+            ops.scale_into(total, a, 2 ** fp.ACT_SHIFT)
+        else:
+            total = self._sum(n, synapses, hist, steps, batch, size, self._state_dtype, fp.ACT_SHIFT)
+        if lif.cu == 0 and lif.wrap:  # u is this step's activation alone: wrap it for all steps
+            ops.copy(total, fp.wrap_u(total))
+        return total, lif.cu == 0
+
     def run(self, inputs: Mapping[str, np.ndarray], record: bool | tuple[str, ...] = True,
-            record_v: tuple[str, ...] = ()) -> LavaResult:
-        """Emulate one batch; ``record`` / ``record_v`` as for ``program.network``."""
+            record_v: tuple[str, ...] = (), *, sample_major: bool = False) -> LavaResult:
+        """Emulate one batch; ``record`` / ``record_v`` as for ``program.network``.
+        ``sample_major``: the recorded spikes ([T, B, n], values unchanged) are laid out in
+        memory as [B, T, n], so that ``np.swapaxes(spikes, 0, 1)`` needs no copy."""
         ops, fixed = self.ops, self.fixed
-        arrays, batched, steps, batch = self._batch(inputs)
+        arrays, batched, steps, batch = stack_inputs(self.program.chip.inputs, inputs)  # program.network's checks
+        for name, a in arrays.items() if not fixed else ():
+            if not np.all(np.isfinite(a)):
+                raise LavaMappingError(f"source {name!r}: inputs must be finite")
         chip = self.program.chip  # a split node's name stands for all its parts
         record = tuple(self.layers) if record is True else tuple(p for n in record or () for p in chip.layers_of(n))
         record_v = tuple(p for n in record_v for p in chip.layers_of(n))
@@ -293,58 +367,79 @@ class LoihiEmulator:
         for name in record_v:
             if name not in self.layers:
                 raise LavaMappingError(f"record_v: {name!r} is not a neuron layer")
-        hist = {}
-        for name, a in arrays.items():
-            x = self.program.encodings[name].encode(a) if fixed else a
-            hist[name] = ops.asarray(x, ops.int64 if fixed else ops.float64)
-        hist[BIAS] = ops.asarray(np.ones((steps, batch, 1)), ops.int64 if fixed else ops.float64)
-        state_dtype = ops.int64 if fixed else ops.float64
-        step_fn = fp.lif_fixed_step if fixed else fp.lif_float_step
-        voltages = {}
-        for comp, outer, inner in self._components:
-            drive = {n: self._sum(n, outer[n], hist, steps, batch, self.layers[n].size) for n in comp}
-            for n in comp:
-                hist[n] = ops.zeros((steps, batch, self.layers[n].size), ops.bool_)
-                if n in record_v:
-                    voltages[n] = ops.zeros((steps, batch, self.layers[n].size), state_dtype)
-                if self._check_activation[n] and not inner[n]:
-                    self._limit(n, "|a_in|", ops.absmax(drive[n]), fp.EXACT_ACTIVATION_LIMIT)
-            state = {n: (ops.zeros((batch, self.layers[n].size), state_dtype),
-                         ops.zeros((batch, self.layers[n].size), state_dtype)) for n in comp}
-            for t in range(steps):
+        threads = ops.fixed_threads or default_threads()
+        with self._lock, ops.running(threads):
+            hist = {}
+            for name, a in arrays.items():
+                x = self.program.encodings[name].encode(a) if fixed else a
+                hist[name] = ops.asarray(x, ops.int64 if fixed else ops.float64)
+            hist[BIAS] = ops.asarray(np.ones((steps, batch, 1)), ops.int64 if fixed else ops.float64)
+            voltages = {}
+            for comp, outer, inner in self._components:
+                drive = {n: self._drive(n, outer[n], hist, steps, batch, bool(inner[n])) for n in comp}
                 for n in comp:
-                    a = drive[n][t]
+                    hist[n] = self._buffer(("spikes", n), (steps, batch, self.layers[n].size), ops.bool_)
+                    if n in record_v:  # (every element is written below)
+                        voltages[n] = self._buffer(("v", n), (steps, batch, self.layers[n].size), self._state_dtype)
+                work = batch * sum(self.layers[n].size for n in comp)  # blocks of <= ROW_BLOCK neurons, a
+                count = -(-work // ROW_BLOCK)  # multiple of the threads where each gets >= ROW_BLOCK / 8
+                count = -(-count // threads) * threads if work >= threads * ROW_BLOCK // 8 else count
+                ops.map(lambda b, c=comp, i=inner, d=drive: self._run_rows(c, i, d, hist, voltages, b, steps),
+                        blocks(batch, min(batch, count)), threads)
+            sinks = {n: self._sum(n, self._into[n], hist, steps, batch, size, ops.int64 if fixed else ops.float64)
+                     for n, size in self.sinks.items()}
+        return self._result(hist, sinks, voltages, record, batched, sample_major)
+
+    def _run_rows(self, comp, inner, drive, hist, voltages, rows: slice, steps: int) -> None:
+        """The time loop of one recurrent component (or single layer) for the samples ``rows``."""
+        ops, fixed = self.ops, self.fixed
+        count = rows.stop - rows.start
+        state = {n: (ops.zeros((count, self.layers[n].size), self._state_dtype),
+                     ops.zeros((count, self.layers[n].size), self._state_dtype)) for n in comp}
+        for t in range(steps):
+            for n in comp:
+                d, folded = drive[n]
+                d = d[t, rows]
+                if inner[n]:
                     for syn in inner[n]:
                         if t >= syn.lag:
-                            a = a + self._apply(syn, hist[syn.src][t - syn.lag], batch)
-                    if self._check_activation[n] and inner[n]:
-                        self._limit(n, "|a_in|", ops.absmax(a), fp.EXACT_ACTIVATION_LIMIT, t)
-                    du, dv, bias, vth = self._neurons[n]
-                    u, v, spikes = step_fn(*state[n], a, du, dv, bias, vth)
+                            d = d + self._apply(syn, hist[syn.src][t - syn.lag, rows], count)
+                    if self._check_activation[n]:
+                        self._limit(n, "|a_in|", ops.absmax(d), fp.EXACT_ACTIVATION_LIMIT, t)
+                    if fixed:
+                        d = ops.astype(d << fp.ACT_SHIFT, self._state_dtype)
+                u, v = state[n]
+                spikes = hist[n][t, rows]
+                if fixed:
+                    self._neurons[n].step(ops, u, v, d, spikes, folded)
+                else:
+                    u, v, s = fp.lif_float_step(u, v, d, *self._neurons[n])
                     state[n] = (u, v)
-                    hist[n][t] = spikes
-                    if n in voltages:
-                        voltages[n][t] = v
-        sinks = {n: self._sum(n, self._into[n], hist, steps, batch, size) for n, size in self.sinks.items()}
-        return self._result(hist, sinks, voltages, record, batched, steps, batch)
+                    ops.copy(spikes, s)
+                if n in voltages:
+                    ops.copy(voltages[n][t, rows], v)
 
-    def _result(self, hist, sinks, voltages, record, batched, steps, batch) -> LavaResult:
-        """Lay the sample-local arrays out as Lava's raw recordings of a batch (no gap: every
-        sample starts from zero state here) and let the program's ``unpack`` read them back."""
-        ops, program = self.ops, self.program
-        layout = BatchLayout(steps, batch, lead=0, tail=self.max_latency)
-        raw = {}
-        direct = [r.direct for r in program.readouts.values() if r.direct]
+    def _result(self, hist, sinks, voltages, record, batched, sample_major) -> LavaResult:
+        """The program's ``unpack`` of the recordings, which are already [T, B, n] in sample-local
+        time (the identity is all it needs of a layout's windows). Spikes of whole layers are cast
+        to float64 here (laid out [B, T, n] if ``sample_major``), as ``unpack`` would."""
+        ops, raw, spikes, chip = self.ops, {}, {}, self.program.chip
+        parts = {p for pop in chip.split.values() for p in pop.parts}
+        direct = {r.direct for r in self.program.readouts.values() if r.direct}
         for name in dict.fromkeys([*record, *direct]):
-            if name in self.layers:
-                raw[name] = layout.place(ops.numpy(hist[name]), self.latency[name], np.uint8)
-            elif name in self.inputs:
-                raw[name] = layout.place(ops.numpy(hist[name]), 0)
+            if name in self.layers and (name in parts or name in direct):
+                raw[name] = ops.numpy(hist[name])
+            if name in self.layers and name not in parts and name in record:
+                spikes[name] = spikes_float64(ops.numpy(hist[name]), sample_major)
         for name, v in voltages.items():
-            raw[f"{name}.v"] = layout.place(ops.numpy(v), self.latency[name])
+            raw[f"{name}.v"] = ops.numpy(v).astype(np.float64)
         for name, a in sinks.items():
-            raw[name] = layout.place(ops.numpy(a), self.latency[name])
-        return unpack(program, layout, raw, batched)
+            raw[name] = ops.numpy(a)
+        result = unpack(self.program, SimpleNamespace(windows=lambda values, latency: values), raw, batched)
+        for name, s in spikes.items():
+            s = s.reshape(s.shape[:2] + tuple(chip.neurons[name].shape))
+            result.states.setdefault(name, {})["spikes"] = s if batched else s[:, 0]
+        return result
 
 
 # --- models and graphs -------------------------------------------------------------------------
@@ -375,7 +470,7 @@ def emulate_model(model, audio: np.ndarray, image: np.ndarray, fixed: bool = Fal
         raise ValueError(f"emulator is {'fixed' if emulator.fixed else 'float'}, but fixed={fixed}")
     layers = tuple(spiking_layers(model).values())
     inputs = time_major_inputs(np.asarray(audio, np.float64), np.asarray(image, np.float64))
-    return _chip_run(model, emulator.run(inputs, record=layers))
+    return _chip_run(model, emulator.run(inputs, record=layers, sample_major=True))
 
 
 def emulator_runner(model, fixed: bool, dt: float | None = None, engine: str | None = None,
@@ -400,14 +495,5 @@ def emulate_graph(graph, inputs: Mapping[str, np.ndarray], fixed: bool = False, 
     return LoihiEmulator(program, engine, device).run(inputs, record=record, record_v=tuple(record_v or ()))
 
 
-__all__ = [
-    "DEVICE_ENV",
-    "ENGINES",
-    "ENGINE_ENV",
-    "LoihiEmulator",
-    "emulate_graph",
-    "emulate_model",
-    "emulator_runner",
-    "model_emulator",
-    "resolve_engine",
-]
+__all__ = ["DEVICE_ENV", "ENGINES", "ENGINE_ENV", "ROW_BLOCK", "THREADS_ENV", "LoihiEmulator", "default_threads",
+           "emulate_graph", "emulate_model", "emulator_runner", "model_emulator", "resolve_engine"]
