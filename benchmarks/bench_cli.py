@@ -8,7 +8,7 @@ package never imports benchmark code.
     taaf bench GRAPH.nir --input IN.npz [--backend reference|lava|lava-fixed|loihi-emu|...]
                [--cost-table ...] [--dt S] --out DIR      (any NIR graph: benchmarks.graph_bench)
 
-Writes DIR/report.json (schema ``taaf-bench/1``, :func:`benchmarks.report.validate_report`),
+Writes DIR/report.json (schema ``taaf-bench/2``, :func:`benchmarks.report.validate_report`),
 DIR/report.md and four PNG plots, all together (built in a staged folder that replaces DIR as a
 whole, :func:`taaf.paths.staged_output`), and prints the headline table. This
 module obtains the numbers (evaluate, count, time, measure); :mod:`benchmarks.report` says
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 BACKENDS = ("torch", "reference")
 MAC_TABLE = "cmos45-fp32"  # where MACs go when a table is a spiking chip (energy.estimate_energy's default)
+MEMORY_CHOICES = ("sram", "none")  # --memory: price memory accesses from the tables, or leave them out
 THROUGHPUT_BATCH = 256
 MAX_RUNS = 100_000
 
@@ -77,6 +78,9 @@ def register(subparsers) -> None:
     p.add_argument("--cost-table", action="extend", nargs="+", default=None, metavar="NAME_OR_PATH",
                    help="shipped table name (cmos45-fp32, cmos45-int8, loihi, truenorth) or a .json file of "
                         "the same form; repeatable (default: every shipped table)")
+    p.add_argument("--memory", choices=MEMORY_CHOICES, default="sram",
+                   help="sram (default): price weight fetches and neuron-state reads/writes from the table's "
+                        "memory section, shown apart from compute; none: arithmetic / per-event terms only")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--limit", type=num.non_negative_int, default=0, help="only the first N samples of the split (0: all)")
     p.add_argument("--backend", default=None,
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     budget.check(f"counting a batch of {batch} samples", 8 * 8 * batch * snn.model_config.n_steps * neurons,
                  f"batch x T {snn.model_config.n_steps} x {neurons:,} neurons, float64, recorded")
     report = build_report(snn, ann, args.model, args.ann, split, len(full), args.split, tables, mac_table,
-                          args.backend, args.batch_size, args.runs)
+                          args.backend, args.batch_size, args.runs, memory=args.memory == "sram")
     as_json = report.as_dict()
     validate_report(as_json)  # our own output must follow our own schema
     with staged_output(out, "taaf bench") as stage:  # every file lands in out together, or none
@@ -147,7 +151,7 @@ def run_graph(args: argparse.Namespace) -> int:
     tables = tuple(load_cost_table(n) for n in (args.cost_table or available_cost_tables()))
     inputs = read_inputs(Path(args.input))
     report = bench_graph(Path(args.model), inputs, Path(args.input), args.backend or "reference", tables,
-                         load_cost_table(MAC_TABLE), args.dt)
+                         load_cost_table(MAC_TABLE), args.dt, memory=args.memory == "sram")
     names = write_graph_report(report, Path(args.out))
     c = report.counts
     print(f"{args.model} on {report.backend}: {c.samples} samples x {c.steps} steps; per inference "
@@ -238,7 +242,8 @@ def merge_counts(parts: Sequence[NetworkCounts]) -> NetworkCounts:
         return sum(getattr(x, attr) for x in items)
 
     groups = tuple(replace(g, samples=total(gs, "samples"), effective_total=total(gs, "effective_total"),
-                           dense_total=total(gs, "dense_total"))
+                           dense_total=total(gs, "dense_total"),
+                           static_input=all(x.static_input for x in gs))
                    for g, gs in zip(first.groups, zip(*(p.groups for p in parts))))
     firing = tuple(replace(f, samples=total(fs, "samples"),
                            spikes_per_step=tuple(map(sum, zip(*(x.spikes_per_step for x in fs)))))
@@ -263,45 +268,60 @@ def ann_layer_name(module: str) -> str:
     return module
 
 
-def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray) -> AnnCounts:
-    """MACs per inference of every Linear / Conv2d (out elements x fan-in, per sample), plus the
-    FlopCounterMode total they must equal and the host head's weighted sums at T = 1."""
+def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, batch_size: int = 256) -> AnnCounts:
+    """MACs per inference of every Linear / Conv2d over the split, counted both NeuroBench ways by
+    the SNN's own counter (:func:`~benchmarks.metrics.synops.fanout`: effective = non-zero inputs x
+    non-zero weights they drive, dense = every valid input-weight pair), plus the padded count
+    (out elements x fan-in, per sample) that FlopCounterMode's total must equal, and the host
+    head's weighted sums at T = 1."""
     import torch
     from torch import nn
 
     from benchmarks.ann_baseline import count_macs, parameter_count
     from benchmarks.metrics.harness import host_counts
-    from benchmarks.metrics.topology import HostHead
+    from benchmarks.metrics.synops import fanout
+    from benchmarks.metrics.topology import HostHead, SynapseGroup
     from benchmarks.report import AnnCounts, AnnLayer
     from taaf.config import MODALITIES
 
-    a, i = torch.as_tensor(audio[:1]), torch.as_tensor(image[:1])
-    macs: dict[str, int] = {}
+    groups: dict[str, SynapseGroup] = {}
+    padded: dict[str, int] = {}
+    effective: dict[str, float] = {}
+    dense: dict[str, float] = {}
+    fanouts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     hooks = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            fan_in = module.in_features
-        elif isinstance(module, nn.Conv2d):
-            fan_in = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
-        else:
+        if not isinstance(module, (nn.Linear, nn.Conv2d)):
             continue
+        groups[name] = SynapseGroup.from_module(name, module, name, name, binary_input=False)
 
-        def hook(mod, inputs, output, name=name, fan_in=fan_in):
-            macs[name] = macs.get(name, 0) + output[0].numel() * fan_in  # output[0]: one sample
+        def hook(mod, inputs, output, name=name):
+            x = inputs[0].detach().double()
+            if name not in fanouts:
+                fanouts[name] = fanout(groups[name], tuple(x.shape[1:]))
+                fan_in = groups[name].weight[0].numel()
+                padded[name] = output[0].numel() * fan_in  # output[0]: one sample, padded positions too
+            eff, den = fanouts[name]
+            effective[name] = effective.get(name, 0.0) + float(((x != 0).double().sum(0) * eff).sum())
+            dense[name] = dense.get(name, 0.0) + float(den.sum()) * x.shape[0]
 
         hooks.append(module.register_forward_hook(hook))
     model.eval()
     try:
         with torch.no_grad():
-            model(a, i)
+            for start in range(0, len(audio), batch_size):
+                model(torch.as_tensor(audio[start:start + batch_size]), torch.as_tensor(image[start:start + batch_size]))
     finally:
         for h in hooks:
             h.remove()
+    n = len(audio)
     cfg = model.config
     host = host_counts(HostHead(cfg.fusion, cfg.n_classes, len(MODALITIES)), steps=1)
-    layers = tuple(AnnLayer(ann_layer_name(n), n, m) for n, m in macs.items())
-    biases = sum(p.numel() for n, p in model.named_parameters() if n.endswith("bias"))
-    return AnnCounts(layers, count_macs(model, (a, i)), host, parameter_count(model) - biases, biases)
+    layers = tuple(AnnLayer(ann_layer_name(k), k, effective[k] / n, dense[k] / n, padded[k],
+                           groups[k].weight.numel()) for k in padded)
+    biases = sum(p.numel() for k, p in model.named_parameters() if k.endswith("bias"))
+    a, i = torch.as_tensor(audio[:1]), torch.as_tensor(image[:1])
+    return AnnCounts(layers, count_macs(model, (a, i)), host, parameter_count(model) - biases, biases, n)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -357,16 +377,10 @@ def checkpoint_info(ckpt: Checkpoint, path: str, role: str) -> CheckpointInfo:
 
 def build_report(snn: Checkpoint, ann: Checkpoint | None, snn_path: str, ann_path: str, split: MultimodalSplit,
                  split_samples: int, split_name: str, tables: Sequence[CostTable], mac_table: CostTable,
-                 backend: str, batch_size: int, runs: int) -> BenchReport:
-    """Evaluate, count and measure both models on ``split`` (the same samples for both)."""
-    from benchmarks.energy import estimate_energy
-    from benchmarks.report import (
-        Attention,
-        BenchReport,
-        SplitInfo,
-        TableEstimate,
-        estimate_ann_energy,
-    )
+                 backend: str, batch_size: int, runs: int, memory: bool = True) -> BenchReport:
+    """Evaluate, count and measure both models on ``split`` (the same samples for both), and
+    price both under each table and each counting (:func:`estimate_tables`)."""
+    from benchmarks.report import Attention, BenchReport, SplitInfo
     from taaf.evaluate import predict
 
     snn_model = snn.model.eval()
@@ -378,19 +392,29 @@ def build_report(snn: Checkpoint, ann: Checkpoint | None, snn_path: str, ann_pat
         ann_acc = predict(ann_model, split).accuracies()
         ann_counts = count_ann(ann_model, split.audio, split.image)
         measured = measure_ann(ann_model, split.audio, split.image, runs)
-    estimates = tuple(
-        TableEstimate(t, estimate_energy(counts, t, mac_table),
-                      None if ann_counts is None else estimate_ann_energy(ann_counts, t, mac_table))
-        for t in tables)
     return BenchReport(
         snn=checkpoint_info(snn, snn_path, "snn"),
         ann=None if ann is None else checkpoint_info(ann, ann_path, "ann"),
         data=SplitInfo(snn.data_spec, split_name, len(split), split_samples),
         snn_accuracy=preds.accuracies(), ann_accuracy=ann_acc,
-        counts=counts, count_source=backend, ann_counts=ann_counts, estimates=estimates,
+        counts=counts, count_source=backend, ann_counts=ann_counts,
+        estimates=estimate_tables(counts, ann_counts, tables, mac_table, memory),
         ann_measured=measured, machine=machine(),
-        attention=Attention(snn.model_config.fusion, preds.alpha, preds.beta),
+        attention=Attention(snn.model_config.fusion, preds.alpha, preds.beta), memory=memory,
     )
+
+
+def estimate_tables(counts: NetworkCounts, ann_counts: AnnCounts | None, tables: Sequence[CostTable],
+                    mac_table: CostTable, memory: bool = True) -> tuple:
+    """Every table x counting: the SNN (static-input layers once: the checkpoint's model computes
+    them once) and, on a table that multiplies, the ANN under the same counting."""
+    from benchmarks.energy import COUNTINGS, estimate_ann_energy, estimate_energy
+    from benchmarks.report import Comparison, TableEstimate
+
+    return tuple(TableEstimate(t, tuple(
+        Comparison(k, estimate_energy(counts, t, mac_table, k, memory, static_once=True),
+                   estimate_ann_energy(ann_counts, t, k, memory) if ann_counts is not None and t.runs_macs else None)
+        for k in COUNTINGS)) for t in tables)
 
 
 def write_report(report: BenchReport, as_json: dict, out: Path) -> None:

@@ -1,190 +1,84 @@
 """Energy estimates from operation counts and cited cost tables: pJ per inference.
 
-A cost table (``benchmarks/cost_tables/<name>.json``, or any file of the same form) lists
-constants, each with value, unit, source, year and what exactly it is, and says which count
-each constant is *charged* to. Three counts can be charged:
+An estimate is a sum of count x constant terms (:class:`EnergyTerm`), e.g. for Loihi 1
+``ACs x 23.6 pJ + active neuron updates x 81 pJ + inactive x 52 pJ``. Every estimate is made
+under one *counting* (:data:`COUNTINGS`), the same for both networks, so SNN and ANN are
+priced like for like:
 
-    ac             effective ACs: synapse groups fed by spikes (chip layers, readouts)
-    mac            effective MACs: groups fed by analog values (first audio layer, first conv
-                   on the image) and the host head's dense arithmetic
-    neuron_update  neurons x steps: every LIF neuron serviced at every step
+    effective  NeuroBench effective ops: non-zero inputs x non-zero weights (zero skipping);
+               neuron updates split into those whose state changes (NeuroBench membrane
+               updates, "active") and those that leave it unchanged ("inactive")
+    dense      NeuroBench ``Dense``: every wired input and weight; every neuron update active
 
-So the estimate is a sum of count x constant terms, e.g. for Loihi
-``ACs x 23.6 pJ + neuron updates x 52 pJ``. A spiking chip cannot multiply analog inputs:
-tables that do not charge ``mac`` (loihi, truenorth) have their MACs charged by the
-``mac_table`` (default cmos45-fp32: those layers and the head run on a conventional processor
-next to the chip). Any other count a table does not charge is left out and listed in
-``EnergyEstimate.uncharged``. These are estimates from constants; never put them in one ratio
-with measured joules without saying so (design note, "Energy conventions").
+Compute terms come from the table's ``charges`` (:mod:`benchmarks.cost_table`); memory terms
+(``category="memory"``, selectable with ``memory=False``) from its ``memory`` section: one weight
+fetch per synaptic op / MAC (the host head's weighted sums have no weights), one state read and
+one write per charged neuron update, from the smallest memory holding what the layers that platform
+runs store. A spiking chip cannot multiply analog inputs: a table that
+does not charge ``mac`` (loihi, truenorth) has the MACs charged by the ``mac_table`` (default
+cmos45-fp32: those layers and the host head run on a conventional processor next to the chip);
+such an estimate mixes two technologies (``mixed``) and is never put in a ratio. Inputs that do
+not change over time (the static image) are charged once per inference with ``static_once``
+when the model computes them once (:class:`~taaf.model.encoders.VisualEncoder` does); the layers
+are listed in ``EnergyEstimate.once``. Any other count a table does not charge is left out and
+listed in ``EnergyEstimate.uncharged``. These are estimates from constants; never put them in
+one ratio with measured joules (design note, "Energy conventions").
 
-:func:`estimate_energy` charges an SNN's counts; :func:`estimate_ann_energy` charges the ANN
-baseline's MACs the same way, so the two estimates can be compared.
+:func:`estimate_energy` prices an SNN's counts, :func:`estimate_ann_energy` the ANN baseline's;
+both go through :func:`price`, the one implementation of the equation.
 
     python -m benchmarks.energy [--checkpoint model.pt] [--samples 100] [--tables loihi ...]
 """
 from __future__ import annotations
 
-import json
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.cost_table import (COUNT_KINDS, TABLE_DIR, UNITS_IN_PJ, CostConstant, CostTable, CostTableError,
+                                   MemoryLevel, MemoryModel, available_cost_tables, load_cost_table,
+                                   parse_cost_table)
 from benchmarks.metrics.harness import NetworkCounts
-from taaf.errors import TaafError
 
 if TYPE_CHECKING:
     from benchmarks.report.model import AnnCounts
 
-TABLE_DIR = Path(__file__).resolve().parent / "cost_tables"  # the shipped tables, found by name
-COUNT_KINDS = ("ac", "mac", "neuron_update")  # the counts a table can charge (see above)
-UNITS_IN_PJ = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3}  # the energy units a constant may be given in
-_CONSTANT_FIELDS = {"value", "unit", "source", "year", "what"}
-_TABLE_FIELDS = {"name", "description", "constants", "charges"}
-
-
-class CostTableError(TaafError):
-    """A cost table file is missing, malformed or inconsistent."""
+COUNTINGS = ("effective", "dense")  # how ops are counted; both networks are always priced the same way
+HOST = "host_head"  # the layer name of the host head's weighted sums (no weights)
 
 
 @dataclass(frozen=True)
-class CostConstant:
-    """One cited energy per operation: its value, and where it comes from, so every pJ can be checked."""
+class Charge:
+    """One count to price: ``count`` ops of ``kind`` in ``layer`` per inference. ``stored`` is what
+    the layer keeps in memory: its weights for a synaptic op / MAC (each op fetches one; 0 for the
+    host head's weighted sums, which have none), its neurons for a neuron update (state read +
+    write). The memory a platform reads from holds what all the layers it runs store."""
 
-    name: str
-    value: float
-    unit: str
-    source: str
-    year: int
-    what: str
-    derivation: str | None = None
+    layer: str
+    kind: str  # one of cost_table.COUNT_KINDS
+    count: float
+    stored: int = 0
 
     @property
-    def pj(self) -> float:
-        """The value in pJ, whatever unit the source gave it in."""
-        return self.value * UNITS_IN_PJ[self.unit]
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every field plus the value in pJ (report.json's ``constants`` entries)."""
-        return {"name": self.name, "value": self.value, "unit": self.unit, "pj": self.pj,
-                "source": self.source, "year": self.year, "what": self.what, "derivation": self.derivation}
+    def fetches_weights(self) -> bool:
+        """Whether each op reads one stored weight."""
+        return self.kind in ("ac", "mac") and self.stored > 0
 
 
 @dataclass(frozen=True)
-class CostTable:
-    """One platform's constants and which count each is charged to (a parsed cost-table file)."""
+class MemorySizes:
+    """What the accesses of one platform go to: the weights and neurons (states) of the layers it
+    runs, which pick its memory level (a bigger SRAM costs more per read)."""
 
-    name: str
-    description: str
-    path: str
-    constants: tuple[CostConstant, ...]
-    charges: tuple[tuple[str, str], ...]  # (count kind, constant name)
-    notes: str = ""
-
-    def constant(self, name: str) -> CostConstant:
-        """The constant called ``name`` (KeyError if the table has none)."""
-        for c in self.constants:
-            if c.name == name:
-                return c
-        raise KeyError(f"cost table {self.name}: no constant {name!r}")
-
-    def charge(self, kind: str) -> CostConstant | None:
-        """The constant charged per unit of count ``kind``, or None if this table does not."""
-        for k, name in self.charges:
-            if k == kind:
-                return self.constant(name)
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The table as JSON, with each constant's value in pJ."""
-        return {"name": self.name, "description": self.description, "path": self.path, "notes": self.notes,
-                "charges": dict(self.charges), "constants": [c.as_dict() for c in self.constants]}
-
-
-def available_cost_tables() -> tuple[str, ...]:
-    """The names of the shipped tables (the default set of a benchmark)."""
-    return tuple(sorted(p.stem for p in TABLE_DIR.glob("*.json")))
-
-
-def load_cost_table(name_or_path: str | Path) -> CostTable:
-    """A shipped table by name (``"loihi"``) or a user's JSON file by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".json" and not path.exists():
-        if str(name_or_path) not in available_cost_tables():
-            raise CostTableError(f"unknown cost table {str(name_or_path)!r} (shipped: "
-                                 f"{', '.join(available_cost_tables())}; or pass a .json path)")
-        path = TABLE_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        raise CostTableError(f"{path}: cost table file not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CostTableError(f"{path}: not valid JSON ({exc})") from None
-    return parse_cost_table(data, str(path))
-
-
-def parse_cost_table(data: Any, where: str) -> CostTable:
-    """Strict validation: every error names the file and the field."""
-    if not isinstance(data, dict):
-        raise CostTableError(f"{where}: expected a JSON object at the top level")
-    _check_keys(data, _TABLE_FIELDS, {"notes"}, where)
-    for key in ("name", "description"):
-        _text(data[key], f"{where}: field {key!r}")
-    if not isinstance(data["constants"], dict) or not data["constants"]:
-        raise CostTableError(f"{where}: field 'constants' must be a non-empty object")
-    constants = tuple(_constant(name, c, f"{where}: constants.{name}") for name, c in data["constants"].items())
-    charges = data["charges"]
-    if not isinstance(charges, dict) or not charges:
-        raise CostTableError(f"{where}: field 'charges' must be a non-empty object")
-    names = {c.name for c in constants}
-    for kind, name in charges.items():
-        if kind not in COUNT_KINDS:
-            raise CostTableError(f"{where}: charges.{kind}: unknown count (choose from {', '.join(COUNT_KINDS)})")
-        if name not in names:
-            raise CostTableError(f"{where}: charges.{kind}: no constant named {name!r}")
-    notes = data.get("notes", "")
-    return CostTable(data["name"], data["description"], where, constants,
-                     tuple((k, v) for k, v in charges.items()), _text(notes, f"{where}: field 'notes'", True))
-
-
-def _constant(name: str, c: Any, where: str) -> CostConstant:
-    if not isinstance(c, dict):
-        raise CostTableError(f"{where}: expected an object")
-    _check_keys(c, _CONSTANT_FIELDS, {"derivation"}, where)
-    value = c["value"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise CostTableError(f"{where}.value: expected a number, got {value!r}")
-    if value < 0:
-        raise CostTableError(f"{where}.value: energy cannot be negative, got {value}")
-    if c["unit"] not in UNITS_IN_PJ:
-        raise CostTableError(f"{where}.unit: unknown unit {c['unit']!r} (choose from {', '.join(UNITS_IN_PJ)})")
-    year = c["year"]
-    if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2100:
-        raise CostTableError(f"{where}.year: expected a publication year, got {year!r}")
-    derivation = c.get("derivation")
-    return CostConstant(name, float(value), c["unit"], _text(c["source"], f"{where}.source"), year,
-                        _text(c["what"], f"{where}.what"),
-                        None if derivation is None else _text(derivation, f"{where}.derivation"))
-
-
-def _check_keys(d: dict, required: set[str], optional: set[str], where: str) -> None:
-    missing = sorted(required - set(d))
-    if missing:
-        raise CostTableError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
-    unknown = sorted(set(d) - required - optional)
-    if unknown:
-        raise CostTableError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
-
-
-def _text(value: Any, where: str, empty_ok: bool = False) -> str:
-    if not isinstance(value, str) or (not empty_ok and not value.strip()):
-        raise CostTableError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
+    weights: int
+    neurons: int
 
 
 @dataclass(frozen=True)
 class EnergyTerm:
-    """``count`` (per inference) of ``kind`` in ``layer``, charged at ``constant`` of ``table``."""
+    """``count`` (per inference) of ``kind`` in ``layer``, charged at ``constant`` of ``table``;
+    ``category`` is "compute" (arithmetic / per-event) or "memory" (weight fetch, state read+write)."""
 
     layer: str
     kind: str
@@ -192,6 +86,7 @@ class EnergyTerm:
     table: str
     constant: str
     pj_per_op: float
+    category: str = "compute"
 
     @property
     def energy_pj(self) -> float:
@@ -201,7 +96,8 @@ class EnergyTerm:
     def as_dict(self) -> dict[str, Any]:
         """Every field plus the term's energy in pJ."""
         return {"layer": self.layer, "kind": self.kind, "count": self.count, "table": self.table,
-                "constant": self.constant, "pj_per_op": self.pj_per_op, "energy_pj": self.energy_pj}
+                "constant": self.constant, "pj_per_op": self.pj_per_op, "category": self.category,
+                "energy_pj": self.energy_pj}
 
 
 @dataclass(frozen=True)
@@ -219,12 +115,31 @@ class LayerEnergy:
 
 @dataclass(frozen=True)
 class EnergyEstimate:
-    """A model's energy per inference under one table: its terms, and the counts left uncharged."""
+    """A model's energy per inference under one table and one counting: its terms, the layers
+    charged once, the counts left uncharged and how memory was priced."""
 
     table: str
-    mac_table: str | None
+    counting: str
+    mac_table: str | None  # where MACs were charged when ``table`` runs spikes only (then ``mixed``)
     terms: tuple[EnergyTerm, ...]
     uncharged: tuple[str, ...]  # "<kind>: <count> per inference, not in table <name>"
+    once: tuple[str, ...] = ()  # layers with a static input, charged once per inference
+    memory: str = "not priced"  # how memory was priced, in words
+
+    @property
+    def mixed(self) -> bool:
+        """True when two technologies are summed (a spiking chip plus the MAC table's processor)."""
+        return self.mac_table is not None
+
+    @property
+    def compute_pj(self) -> float:
+        """Arithmetic / per-event terms, pJ per inference."""
+        return sum(t.energy_pj for t in self.terms if t.category == "compute")
+
+    @property
+    def memory_pj(self) -> float:
+        """Memory-access terms (weight fetches, state reads and writes), pJ per inference."""
+        return sum(t.energy_pj for t in self.terms if t.category == "memory")
 
     @property
     def total_pj(self) -> float:
@@ -249,54 +164,145 @@ class EnergyEstimate:
         return sum(t.energy_pj for t in self.terms if t.kind == kind)
 
     def as_dict(self) -> dict[str, Any]:
-        """Totals, per-layer energies and every term (report.json's ``estimated.tables[].snn / ann``)."""
-        return {"table": self.table, "mac_table": self.mac_table, "total_pj": self.total_pj,
-                "total_j": self.total_j, "uncharged": list(self.uncharged),
+        """Totals, per-layer energies and every term (report.json's ``estimated.tables[].comparisons``)."""
+        return {"table": self.table, "counting": self.counting, "mac_table": self.mac_table, "mixed": self.mixed,
+                "compute_pj": self.compute_pj, "memory_pj": self.memory_pj, "total_pj": self.total_pj,
+                "total_j": self.total_j, "memory": self.memory, "once": list(self.once),
+                "uncharged": list(self.uncharged),
                 "layers": [{"name": l.name, "energy_pj": l.energy_pj, "energy_j": l.energy_j} for l in self.layers],
                 "terms": [t.as_dict() for t in self.terms]}
 
 
-def estimate_energy(counts: NetworkCounts, table: CostTable | str | Path,
-                    mac_table: CostTable | str | Path | None = "cmos45-fp32") -> EnergyEstimate:
-    """Energy per inference: every count of ``counts`` times the constant its table charges."""
-    table = table if isinstance(table, CostTable) else load_cost_table(table)
-    macs = table if table.charge("mac") is not None else mac_table
-    if macs is not None and not isinstance(macs, CostTable):
-        macs = load_cost_table(macs)
-    if macs is not None and macs.charge("mac") is None:
-        raise CostTableError(f"mac table {macs.name} charges no 'mac'")
-    items: list[tuple[str, str, float]] = []
+def snn_charges(counts: NetworkCounts, counting: str = "effective", static_once: bool = False) -> tuple[Charge, ...]:
+    """What an SNN's counts charge under ``counting``: its groups' ops (a static-input group's
+    divided by T when ``static_once``), each population's active and inactive neuron updates
+    (effective: NeuroBench membrane updates are active; dense: all are), the host head's MACs."""
+    _check_counting(counting)
+    items: list[Charge] = []
     for g in counts.groups:
-        items.append((g.name, "ac" if g.op == "AC" else "mac", g.effective))
+        n = g.effective if counting == "effective" else g.dense
+        if static_once and g.static_input:
+            n /= counts.steps
+        items.append(Charge(g.name, "ac" if g.op == "AC" else "mac", n, g.weights))
+    neurons = {f.population: f.neurons for f in counts.firing}
     for u in counts.updates:
-        items.append((u.population, "neuron_update", u.neuron_updates))
+        active = u.membrane_updates if counting == "effective" else u.neuron_updates
+        items.append(Charge(u.population, "neuron_update", active, neurons[u.population]))
+        items.append(Charge(u.population, "neuron_update_inactive", u.neuron_updates - active, neurons[u.population]))
     if counts.host is not None:
-        items.append(("host_head", "mac", float(counts.host.macs)))
-    terms, skipped = [], {}
-    for layer, kind, n in items:
-        source = macs if kind == "mac" else table
-        const = None if source is None else source.charge(kind)
+        items.append(Charge(HOST, "mac", float(counts.host.macs)))
+    return tuple(items)
+
+
+def ann_charges(ann: AnnCounts, counting: str = "effective") -> tuple[Charge, ...]:
+    """What the ANN charges under ``counting``: every layer's MACs (NeuroBench effective or
+    dense, :func:`benchmarks.bench_cli.count_ann`) and the host head's weighted sums at T = 1."""
+    _check_counting(counting)
+    items = [Charge(l.name, "mac", l.effective if counting == "effective" else l.dense, l.weights) for l in ann.layers]
+    return (*items, Charge(HOST, "mac", float(ann.host.macs)))
+
+
+def price(charges: Sequence[Charge], table: CostTable, mac_table: CostTable | None, counting: str,
+          memory: bool = True, once: Sequence[str] = ()) -> EnergyEstimate:
+    """Energy per inference: each charge x the constant its table charges, plus (``memory``) the
+    memory terms of the table that runs it. Inactive neuron updates on a table without an
+    inactive charge are skipped by zero skipping (not "uncharged"); a table without any neuron
+    charge leaves all of them uncharged."""
+    macs = table if table.runs_macs else mac_table
+    if macs is not None and not macs.runs_macs:
+        raise CostTableError(f"mac table {macs.name} charges no 'mac'")
+    priced: list[tuple[Charge, CostTable, CostConstant]] = []
+    skipped: dict[str, float] = {}
+    for c in charges:
+        source = macs if c.kind == "mac" else table
+        const = None if source is None else source.charge(c.kind)
         if const is None:
-            skipped[kind] = skipped.get(kind, 0.0) + n
+            zero_skipped = c.kind == "neuron_update_inactive" and table.charge("neuron_update") is not None
+            kind = "neuron_update" if c.kind == "neuron_update_inactive" else c.kind
+            if not zero_skipped:
+                skipped[kind] = skipped.get(kind, 0.0) + c.count
             continue
-        terms.append(EnergyTerm(layer, kind, n, source.name, const.name, const.pj))
+        priced.append((c, source, const))
+    sizes = _sizes(priced)
+    terms: list[EnergyTerm] = []
+    for c, source, const in priced:
+        if not c.count:
+            continue
+        terms.append(EnergyTerm(c.layer, c.kind, c.count, source.name, const.name, const.pj))
+        if memory and source.memory is not None and c.stored:
+            terms.append(_memory_term(c, source, sizes[source.name]))
     uncharged = tuple(f"{k}: {n:g} per inference, not in table {table.name}" for k, n in skipped.items() if n)
-    return EnergyEstimate(table.name, None if macs is None or macs is table else macs.name,
-                          tuple(terms), uncharged)
+    return EnergyEstimate(table.name, counting, None if macs is None or macs is table else macs.name,
+                          tuple(terms), uncharged, tuple(once), _memory_text(table, macs, memory))
 
 
-def estimate_ann_energy(ann: AnnCounts, table: CostTable, mac_table: CostTable) -> EnergyEstimate:
-    """The ANN's MACs (layers + host head) at the MAC constant of ``table``, or of ``mac_table``
-    when ``table`` is a spiking chip that charges no MACs: the ANN then runs on the
-    conventional processor :func:`estimate_energy` charges the SNN's MACs to.
-    ReLUs and biases are not charged (the SNN's biases are not charged either)."""
-    source = table if table.charge("mac") is not None else mac_table
-    const = source.charge("mac")
-    if const is None:
-        raise CostTableError(f"cost table {source.name} charges no 'mac'")
-    items = [(layer.name, float(layer.macs)) for layer in ann.layers] + [("host_head", float(ann.host.macs))]
-    terms = tuple(EnergyTerm(name, "mac", n, source.name, const.name, const.pj) for name, n in items)
-    return EnergyEstimate(source.name, None, terms, ())
+def _sizes(priced: Sequence[tuple[Charge, CostTable, CostConstant]]) -> dict[str, MemorySizes]:
+    """Per platform (table name): the weights and neurons of the layers it runs (each layer once)."""
+    weights: dict[str, dict[str, int]] = {}
+    neurons: dict[str, dict[str, int]] = {}
+    for c, source, _ in priced:
+        into = weights if c.fetches_weights else neurons
+        if c.stored:
+            into.setdefault(source.name, {})[c.layer] = c.stored
+    return {name: MemorySizes(sum(weights.get(name, {}).values()), sum(neurons.get(name, {}).values()))
+            for name in {*weights, *neurons}}
+
+
+def _memory_term(c: Charge, source: CostTable, sizes: MemorySizes) -> EnergyTerm:
+    """The memory access of one charge: a weight fetch per op, or a state read + write per update."""
+    m = source.memory
+    if c.fetches_weights:
+        level = m.level(sizes.weights * m.weight_bits / 8)
+        pj = source.constant(level.constant).pj * m.weight_bits / m.word_bits
+        return EnergyTerm(c.layer, "weight_read", c.count, source.name, level.constant, pj, "memory")
+    level = m.level(sizes.neurons * m.state_bits / 8)
+    pj = 2 * source.constant(level.constant).pj * m.state_bits / m.word_bits  # one read + one write
+    return EnergyTerm(c.layer, "state_read_write", c.count, source.name, level.constant, pj, "memory")
+
+
+def _memory_text(table: CostTable, macs: CostTable | None, memory: bool) -> str:
+    if not memory:
+        return "not priced (--memory none)"
+    parts = []
+    for t in dict.fromkeys(x for x in (table, macs) if x is not None):
+        parts.append(f"{t.name}: " + ("inside its all-in per-event constants" if t.memory is None else
+                                      f"{t.memory.weight_bits}-bit weights / {t.memory.state_bits}-bit states "
+                                      f"as shares of {t.memory.word_bits}-bit reads"))
+    return "; ".join(parts)
+
+
+def estimate_energy(counts: NetworkCounts, table: CostTable | str | Path,
+                    mac_table: CostTable | str | Path | None = "cmos45-fp32", counting: str = "effective",
+                    memory: bool = True, static_once: bool = False) -> EnergyEstimate:
+    """An SNN's energy per inference: :func:`snn_charges` priced by :func:`price`."""
+    table, macs = _table(table), None if mac_table is None else _table(mac_table)
+    once = tuple(g.name for g in counts.groups if static_once and g.static_input)
+    return price(snn_charges(counts, counting, static_once), table, macs, counting, memory, once)
+
+
+def estimate_ann_energy(ann: AnnCounts, table: CostTable | str | Path, counting: str = "effective",
+                        memory: bool = True) -> EnergyEstimate:
+    """The ANN's energy per inference on a table that multiplies (an ANN cannot run on a
+    spiking chip: there is no like-for-like ANN figure on loihi / truenorth)."""
+    table = _table(table)
+    if not table.runs_macs:
+        raise CostTableError(f"cost table {table.name} charges no 'mac': it cannot run the ANN")
+    return price(ann_charges(ann, counting), table, None, counting, memory)
+
+
+def _table(t: CostTable | str | Path) -> CostTable:
+    return t if isinstance(t, CostTable) else load_cost_table(t)
+
+
+def _check_counting(counting: str) -> None:
+    if counting not in COUNTINGS:
+        raise ValueError(f"counting {counting!r}: choose from {', '.join(COUNTINGS)}")
+
+
+__all__ = ["COUNTINGS", "COUNT_KINDS", "HOST", "TABLE_DIR", "UNITS_IN_PJ", "Charge", "CostConstant", "CostTable",
+           "CostTableError", "EnergyEstimate", "EnergyTerm", "LayerEnergy", "MemoryLevel", "MemoryModel",
+           "MemorySizes", "ann_charges", "available_cost_tables", "estimate_ann_energy", "estimate_energy",
+           "load_cost_table", "parse_cost_table", "price", "snn_charges"]
 
 
 def main(argv: list[str] | None = None) -> None:

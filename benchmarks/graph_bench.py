@@ -61,8 +61,11 @@ class GraphBenchReport:
 
 
 def bench_graph(graph_path: Path, inputs: Mapping[str, np.ndarray], input_path: Path, backend: str,
-                tables: Sequence[CostTable], mac_table: CostTable, dt: float | None = None) -> GraphBenchReport:
-    """Run ``graph_path`` on ``inputs`` ([T, B, ...] per Input) and count and price its activity."""
+                tables: Sequence[CostTable], mac_table: CostTable, dt: float | None = None,
+                memory: bool = True) -> GraphBenchReport:
+    """Run ``graph_path`` on ``inputs`` ([T, B, ...] per Input) and count and price its activity
+    (effective counts; an input constant over time is charged at every step: the graph receives
+    it at every step; memory accesses priced when ``memory``)."""
     from benchmarks.metrics.harness import count_graph
     from hardware.ir import lower_graph
     from hardware.reference import load_graph
@@ -88,7 +91,7 @@ def bench_graph(graph_path: Path, inputs: Mapping[str, np.ndarray], input_path: 
         populations[owner.get(n, n)] = populations.get(owner.get(n, n), 0) + layer.size
     info = GraphInfo(str(graph_path), sha256_file(Path(graph_path)), chip.dt,
                      {n: list(s) for n, s in chip.inputs.items()}, list(chip.readouts), populations)
-    estimates = tuple(estimate_energy(counts, t, mac_table) for t in tables)
+    estimates = tuple(estimate_energy(counts, t, mac_table, memory=memory) for t in tables)
     return GraphBenchReport(info, str(input_path), sha256_file(Path(input_path)), backend, counts, estimates)
 
 

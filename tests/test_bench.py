@@ -78,8 +78,9 @@ def _broken(report: dict, edit) -> dict:
     (lambda r: r.update(schema="taaf-bench/0"), "report.schema"),
     (lambda r: r["counted"]["snn"]["totals"].update(synops="many"), "report.counted.snn.totals.synops"),
     (lambda r: r["counted"]["snn"].update(source="lava"), "report.counted.snn.source"),
-    (lambda r: r["estimated"]["tables"][0]["snn"].update(total_pj=True), "total_pj: expected number"),
+    (lambda r: r["estimated"]["tables"][0]["comparisons"][0]["snn"].update(total_pj=True), "total_pj: expected number"),
     (lambda r: r["estimated"]["tables"][0].update(joules_per_inference=1e-6), "measured quantities"),
+    (lambda r: r["estimated"]["tables"][2]["comparisons"][0].update(snn_over_ann_total=2.0), "not like for like"),
     (lambda r: r["measured"].update(total_pj=1.0), "estimated quantities"),
     (lambda r: r["measured"]["ann"]["gpu_energy"][0].update(reason=""), "needs a reason"),
     (lambda r: r["measured"]["ann"]["gpu_energy"][0].update(status="estimated"), "status"),
@@ -98,19 +99,36 @@ def test_energy_equals_estimate_energy_on_the_same_counts(bench, pair):
     counts = count_torch(ckpt.model, split.audio, split.image)
     assert r["counted"]["snn"]["totals"]["synops"] == pytest.approx(counts.synops, rel=1e-12)
     assert r["counted"]["snn"]["totals"]["neuron_updates"] == counts.neuron_updates
-    ann_macs = r["counted"]["ann"]["macs"] + r["counted"]["ann"]["host_macs"]
-    assert r["counted"]["ann"]["macs"] == r["counted"]["ann"]["flop_counter_macs"]
+    ann = r["counted"]["ann"]
+    assert ann["padded_macs"] == ann["flop_counter_macs"]
+    assert ann["effective_macs"] <= ann["dense_macs"] <= ann["padded_macs"]
+    assert r["estimated"]["charged_once"] == ["visual_conv0"] and r["estimated"]["memory_priced"] is True
     assert {t["table"] for t in r["estimated"]["tables"]} == {"cmos45-fp32", "cmos45-int8", "loihi", "truenorth"}
     for t in r["estimated"]["tables"]:
-        expected = estimate_energy(counts, t["table"])
-        assert t["snn"]["total_pj"] == pytest.approx(expected.total_pj, rel=1e-12)
-        assert t["snn"]["total_j"] == pytest.approx(expected.total_j, rel=1e-12)
-        assert {l["name"]: l["energy_pj"] for l in t["snn"]["layers"]} == pytest.approx(
-            {l.name: l.energy_pj for l in expected.layers}, rel=1e-12)
-        mac = load_cost_table(t["table"]).charge("mac") or load_cost_table("cmos45-fp32").charge("mac")
-        assert t["ann"]["total_pj"] == pytest.approx(ann_macs * mac.pj, rel=1e-12)
-        assert t["snn_over_ann"] == pytest.approx(t["snn"]["total_pj"] / t["ann"]["total_pj"])
-        assert "estimate / estimate" in t["ratio_note"]
+        assert [c["counting"] for c in t["comparisons"]] == ["effective", "dense"]
+        for c in t["comparisons"]:
+            expected = estimate_energy(counts, t["table"], counting=c["counting"], static_once=True)
+            assert c["snn"]["total_pj"] == pytest.approx(expected.total_pj, rel=1e-12)
+            assert c["snn"]["memory_pj"] == pytest.approx(expected.memory_pj, rel=1e-12)
+            assert {l["name"]: l["energy_pj"] for l in c["snn"]["layers"]} == pytest.approx(
+                {l.name: l.energy_pj for l in expected.layers}, rel=1e-12)
+            if load_cost_table(t["table"]).charge("mac") is None:  # a spiking chip: no ANN, no ratio
+                assert c["ann"] is None and c["snn_over_ann_total"] is None and not c["like_for_like"]
+                continue
+            macs = ann["effective_macs" if c["counting"] == "effective" else "dense_macs"] + ann["host_macs"]
+            assert c["ann"]["compute_pj"] == pytest.approx(macs * load_cost_table(t["table"]).charge("mac").pj)
+            assert c["like_for_like"] and "like for like" in c["ratio_note"]
+            assert c["snn_over_ann_total"] == pytest.approx(c["snn"]["total_pj"] / c["ann"]["total_pj"])
+
+
+def test_memory_none_leaves_memory_out(pair, tmp_path):
+    out = tmp_path / "nomem"
+    assert main(["bench", str(pair["snn"]), "--limit", "10", "--cost-table", "cmos45-fp32", "--memory", "none",
+                 "--out", str(out)]) == 0
+    r = json.loads((out / "report.json").read_text())
+    assert r["estimated"]["memory_priced"] is False
+    for c in r["estimated"]["tables"][0]["comparisons"]:
+        assert c["snn"]["memory_pj"] == 0 and c["snn"]["total_pj"] == c["snn"]["compute_pj"] > 0
 
 
 def test_estimated_and_measured_are_separate(bench):
@@ -210,6 +228,7 @@ def bad_files(pair) -> dict[str, Path]:
     ("snn_as_ann", "checkpoint mismatch"),
     ("other_data", "data_spec.seed: SNN 0, ANN 1"),
     ("negative_limit", "--limit"),
+    ("bad_memory", "--memory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(pair, bad_files, tmp_path, capsys, case, message):
     snn, ann = str(pair["snn"]), str(pair["ann"])
@@ -222,6 +241,7 @@ def test_bad_input_is_one_line_and_exit_2(pair, bad_files, tmp_path, capsys, cas
         "snn_as_ann": [snn, "--ann", snn],
         "other_data": [snn, "--ann", str(bad_files["other"])],
         "negative_limit": [snn, "--limit", "-1"],
+        "bad_memory": [snn, "--memory", "dram"],
     }[case]
     out = tmp_path / "never"
     assert main(["bench", *args, "--out", str(out)]) == 2

@@ -10,6 +10,8 @@ effective: every non-zero input times the number of non-zero weights it drives (
 dense: the same with every input and every weight counted as non-zero (NeuroBench ``Dense``);
     inputs a group is not wired to (a warp tap's unused channels) are not synapses.
 AC or MAC: by the group's declared input (spikes or analog), not by inspecting values.
+static input: an analog input equal at every step of every sample (the image presented T times);
+    such a group's counts are T equal steps, so one step's worth is exactly ``effective / T``.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class GroupCounts:
     weights: int
     nonzero_weights: int
     biases: int
+    # analog input identical at every step (the static image): a model that computes the group
+    # once per inference can be charged one step's operations (benchmarks.energy, static_once)
+    static_input: bool = False
 
     @property
     def effective(self) -> float:
@@ -124,6 +129,7 @@ class SynapticOperations:
             effective_total=effective, dense_total=int(round(dense.sum().item())) * t * b,
             weights=group.stored_weights, nonzero_weights=int((group.weight != 0).sum()),
             biases=0 if group.bias is None else group.bias.numel(),
+            static_input=not group.binary_input and group.delay == 0 and t > 1 and bool((x == x[:, :1]).all()),
         )
 
 

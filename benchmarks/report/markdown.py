@@ -12,7 +12,7 @@ import benchmarks.metrics as metrics_doc
 from benchmarks.ann_baseline import EnergyResult
 from benchmarks.energy import EnergyEstimate
 from benchmarks.metrics.harness import NetworkCounts
-from benchmarks.report.model import NOT_MEASURED, PLOTS, SNN_NOT_MEASURED, BenchReport
+from benchmarks.report.model import NOT_MEASURED, ONCE_REASON, PLOTS, SNN_NOT_MEASURED, BenchReport
 from taaf.evaluate import Accuracies
 
 # --------------------------------------------------------------------------- formatting
@@ -55,21 +55,26 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: 
 # --------------------------------------------------------------------------- the headline
 
 def headline_rows(r: BenchReport) -> list[tuple[str, str, str, str]]:
-    """(quantity, kind, SNN, ANN): accuracy, ops, estimated energy per table, measured numbers."""
+    """(quantity, kind, SNN, ANN): accuracy, ops both ways, estimated energy per table (effective
+    counts, compute + memory; a ratio only like for like), measured numbers."""
     c, ann = r.counts, r.ann_counts
     no_ann = "-" if r.ann is None else None
     rows = [
         (f"accuracy fused ({r.data.split}, {r.data.samples} samples)", "evaluated",
          _acc(r.snn_accuracy), _acc(r.ann_accuracy)),
-        ("ops per inference", "counted",
-         f"{c.synops:,.0f} SynOps ({c.effective_acs:,.0f} AC + {c.effective_macs:,.0f} MAC)",
-         no_ann or f"{ann.macs:,} MAC"),
+        ("ops per inference, effective (NeuroBench)", "counted",
+         f"{c.synops:,.0f} SynOps ({c.effective_acs:,.0f} AC + {c.effective_macs:,.0f} MAC)"
+         + (f"; {_once_ops(r):,.0f} with {', '.join(r.once_layers)} once" if r.once_layers else ""),
+         no_ann or f"{ann.effective_macs:,.0f} MAC"),
+        ("ops per inference, dense (NeuroBench)", "counted", f"{c.dense_ops:,.0f}", no_ann or f"{ann.dense_macs:,.0f} MAC"),
     ]
     for e in r.estimates:
-        ann_cell = no_ann or f"{fmt_energy(e.ann.total_pj)}" + (
-            "" if e.ann.table == e.table.name else f" (at {e.ann.table})")
-        snn_cell = fmt_energy(e.snn.total_pj) + (f" (MACs at {e.snn.mac_table})" if e.snn.mac_table else "")
-        rows.append((f"energy per inference, {e.table.name}", "estimated", snn_cell, ann_cell))
+        cmp = e.comparison("effective")
+        ratio = cmp.ratio("total")
+        ann_cell = no_ann or ("n/a: cannot run an ANN" if cmp.ann is None else fmt_energy(cmp.ann.total_pj)
+                              + ("" if ratio is None else f" (SNN / ANN {ratio:.3g}x)"))
+        snn_cell = fmt_energy(cmp.snn.total_pj) + (f" (MACs at {cmp.snn.mac_table})" if cmp.snn.mixed else "")
+        rows.append((f"energy per inference, {e.table.name}{_memory_label(r, e)}", "estimated", snn_cell, ann_cell))
     m = r.ann_measured
     chip = "n/a (no chip: estimated only)"
     rows.append(("ONNX CPU latency, batch 1 (median)", "measured", chip,
@@ -119,24 +124,49 @@ def _intro(r: BenchReport) -> list[str]:
 def _estimates_section(r: BenchReport) -> list[str]:
     rows = []
     for e in r.estimates:
-        ratio = "-" if e.ratio is None else f"{e.ratio:.3g}x"
-        rows.append((e.table.name, e.snn_platform, fmt_energy(e.snn.total_pj), e.ann_platform or "-",
-                     "-" if e.ann is None else fmt_energy(e.ann.total_pj), ratio,
-                     "; ".join(e.snn.uncharged) or "none"))
+        for cmp in e.comparisons:
+            a = cmp.ann
+            rows.append((e.table.name, cmp.counting,
+                         fmt_energy(cmp.snn.compute_pj), fmt_energy(cmp.snn.memory_pj), fmt_energy(cmp.snn.total_pj),
+                         "-" if a is None else fmt_energy(a.compute_pj), "-" if a is None else fmt_energy(a.memory_pj),
+                         "-" if a is None else fmt_energy(a.total_pj),
+                         _ratio(cmp.ratio("compute")), _ratio(cmp.ratio("total")),
+                         "; ".join(cmp.snn.uncharged) or "none"))
+    once = ", ".join(r.once_layers) or "none"
     return [
-        "", "## Estimated energy per cost table", "",
-        markdown_table(("table", "SNN charged at", "SNN estimate", "ANN charged at", "ANN estimate",
-                        "SNN / ANN (estimate / estimate)", "SNN counts not charged"), rows, "llrlrrl"),
+        "", "## Estimated energy per cost table (like for like)", "",
+        markdown_table(("table", "counting", "SNN compute", "SNN memory", "SNN total", "ANN compute", "ANN memory",
+                        "ANN total", "SNN / ANN compute", "SNN / ANN total", "SNN counts not charged"),
+                       rows, "llrrrrrrrrl"),
         "",
-        "The ratio divides two estimates of the same kind (pJ from cited cost tables); a spiking "
-        "chip cannot run the ANN, so on loihi / truenorth the ANN's MACs are charged at the MAC table "
-        "that also charges the SNN's analog first layers and host head.",
+        "Both networks are counted both ways (NeuroBench effective = zero skipping, dense = every "
+        "valid input-weight pair) and each row prices both under the same counting and table. A "
+        "ratio is given only like for like: both models wholly on that table's technology. A "
+        "spiking chip (loihi, truenorth) cannot run the ANN, and its SNN figure adds the MAC table's "
+        "arithmetic for the analog first layers and host head, so those rows have no ratio.",
+        f"Memory: {'priced' if r.memory else 'not priced (--memory none)'}; "
+        + "; ".join(sorted({part for e in r.estimates for part in e.snn.memory.split("; ")})) + ".",
+        f"Charged once per inference (static input): {once}"
+        + (f" ({ONCE_REASON})." if r.once_layers else "."),
     ]
+
+
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}x"
+
+
+def _memory_label(r: BenchReport, e) -> str:
+    return " (compute + memory)" if r.memory and e.table.memory is not None else ""
+
+
+def _once_ops(r: BenchReport) -> float:
+    """Effective SynOps with the static-input groups counted once (what the estimates charge)."""
+    return sum(g.effective / (r.counts.steps if g.name in r.once_layers else 1) for g in r.counts.groups)
 
 
 def _groups_section(r: BenchReport) -> list[str]:
     c, names, energy = r.counts, _table_names(r), _per_layer_energy(r)
-    rows = [(g.name, f"{g.source} -> {g.target}", g.op, g.delay, f"{g.effective:,.1f}", f"{g.dense:,.0f}",
+    rows = [(g.name + (" (charged once)" if g.name in r.once_layers else ""), f"{g.source} -> {g.target}", g.op, g.delay, f"{g.effective:,.1f}", f"{g.dense:,.0f}",
              f"{g.nonzero_weights:,}/{g.weights:,}", *(_cell(d, g.name) for d in energy))
             for g in c.groups]
     if c.host is not None:
@@ -157,7 +187,7 @@ def _populations_section(r: BenchReport) -> list[str]:
             for f, u in zip(c.firing, c.updates)]
     rows.append(("**all**", sum(f.neurons for f in c.firing), "", f"{c.activation_sparsity:.4f}", "",
                  f"{c.neuron_updates:,.0f}", f"{c.membrane_updates:,.1f}",
-                 *(_kind_cell(e.snn, "neuron_update") for e in r.estimates)))
+                 *(_neuron_cell(e.snn) for e in r.estimates)))
     return ["", "## SNN spiking populations (counted)", "",
             markdown_table(("population", "neurons", "firing rate", "activation sparsity", "spikes",
                             "neuron updates", "membrane updates (NeuroBench)", *names), rows,
@@ -169,13 +199,20 @@ def _ann_layers_section(r: BenchReport) -> list[str]:
     if a is None:
         return []
     names, ann_energy = _table_names(r), _per_layer_energy(r, "ann")
-    rows = [(l.name, l.module, f"{l.macs:,}", *(_cell(d, l.name) for d in ann_energy)) for l in a.layers]
-    rows.append(("host_head", "HostHead (T = 1)", f"{a.host.macs:,}", *(_cell(d, "host_head") for d in ann_energy)))
-    rows.append(("**total**", "", f"{a.macs + a.host.macs:,}", *(fmt_energy(e.ann.total_pj) for e in r.estimates)))
+    rows = [(l.name, l.module, f"{l.effective:,.1f}", f"{l.dense:,.0f}", f"{l.padded:,}",
+             *(_cell(d, l.name) for d in ann_energy)) for l in a.layers]
+    rows.append(("host_head", "HostHead (T = 1)", f"{a.host.macs:,}", f"{a.host.macs:,}", f"{a.host.macs:,}",
+                 *(_cell(d, "host_head") for d in ann_energy)))
+    rows.append(("**total**", "", f"{a.effective_macs + a.host.macs:,.1f}", f"{a.dense_macs + a.host.macs:,.0f}",
+                 f"{a.padded_macs + a.host.macs:,}",
+                 *("-" if e.ann is None else fmt_energy(e.ann.total_pj) for e in r.estimates)))
     return ["", "## ANN layers (counted)", "",
-            markdown_table(("layer", "module", "MACs", *names), rows, "llr" + "r" * len(names)), "",
-            f"Layer MACs sum to {a.macs:,} = torch FlopCounterMode's {a.flop_counter.macs:,} "
-            "(FLOPs / 2); the host head's weighted sum is charged like the SNN's."]
+            markdown_table(("layer", "module", "effective MACs", "dense MACs", "padded MACs", *names), rows,
+                           "llrrr" + "r" * len(names)), "",
+            f"Effective and dense MACs: NeuroBench definitions, counted by the SNN's own counter over "
+            f"{a.samples} samples. Padded MACs (out elements x fan-in, padded conv positions too) sum to "
+            f"{a.padded_macs:,} = torch FlopCounterMode's {a.flop_counter.macs:,} (FLOPs / 2). Energy columns: "
+            "effective counts; '-' on a spiking chip (it cannot run the ANN)."]
 
 
 def _memory_section(r: BenchReport) -> list[str]:
@@ -226,17 +263,28 @@ def _counting_conventions() -> list[str]:
 
 def _cost_conventions(r: BenchReport) -> list[str]:
     out = ["### What each cost constant is charged to", "",
-           "Energy estimate = sum over layers of count x constant: effective ACs -> the table's `ac` "
-           "constant, effective MACs (analog-input groups, host head) -> `mac`, neuron updates (neurons "
-           "x steps) -> `neuron_update`. A table that charges no `mac` (a spiking chip) has MACs charged at "
-           "its MAC table. Biases, spike routing, memory accesses and static power are not charged."]
+           "Energy estimate = sum over layers of count x constant (benchmarks/energy.py, `price`): ACs -> "
+           "the table's `ac` constant, MACs (analog-input groups, host head, every ANN layer) -> `mac`, neuron "
+           "updates whose state changes (NeuroBench membrane updates under effective counting, all of them "
+           "under dense) -> `neuron_update`, the unchanged ones -> `neuron_update_inactive` where the chip "
+           "services them (Loihi) and nothing where zero skipping skips them. Memory (a table's `memory` "
+           "section): one weight fetch per synaptic op / MAC at the read energy of the smallest SRAM holding "
+           "the model's weights (a weight_bits / word_bits share of one read), one state read + one write per "
+           "charged neuron update; the host head's weighted sums fetch no weights. A table that charges no "
+           "`mac` (a spiking chip) has MACs charged at its MAC table. Biases, activations' reads and writes, "
+           "spike routing and static power are not charged."]
     for e in r.estimates:
         t = e.table
-        out += ["", f"**{t.name}** ({t.path}): {t.description}", ""]
+        out += ["", f"**{t.name}** ({t.path}): {t.description} Technology: {t.technology or 'not stated'}.", ""]
         for kind, const in t.charges:
             k = t.constant(const)
             out.append(f"- charged per `{kind}`: `{const}` = {k.value:g} {k.unit} — {k.what}. {k.source}"
                        + (f" (derivation: {k.derivation})" if k.derivation else ""))
+        if t.memory is not None:
+            m = t.memory
+            out.append(f"- memory: {m.weight_bits}-bit weights, {m.state_bits}-bit states, {m.word_bits}-bit reads; "
+                       + ", ".join(f"up to {lv.max_bytes:,} B: `{lv.constant}`" if lv.max_bytes else
+                                   f"larger: `{lv.constant}`" for lv in m.levels))
         for k in (k for k in t.constants if k.name not in dict(t.charges).values()):
             out.append(f"- listed, not charged: `{k.name}` = {k.value:g} {k.unit} — {k.what}. {k.source}")
         if t.notes:
@@ -247,8 +295,9 @@ def _cost_conventions(r: BenchReport) -> list[str]:
 def _ann_conventions() -> list[str]:
     return ["", "### The ANN baseline", "",
             "Same layers as the SNN with ReLU and no time dimension (audio averaged over T); trained by "
-            "`taaf train --model ann`. MACs: every nn.Linear / nn.Conv2d multiply-accumulate (out elements "
-            "x fan-in; no bias, ReLU or softmax), equal to torch FlopCounterMode FLOPs / 2. Latency: the "
+            "`taaf train --model ann`. MACs: every nn.Linear / nn.Conv2d multiply-accumulate, counted the "
+            "NeuroBench ways (effective, dense) like the SNN, plus the padded count that equals torch "
+            "FlopCounterMode FLOPs / 2 (no bias, ReLU or softmax). Latency: the "
             "exported ONNX graph in onnxruntime's CPU provider, median of single runs after warm-up; "
             "throughput: batch size / median run. GPU energy: NVML's energy counter over a >= 2 s window "
             "of back-to-back inference, idle power subtracted (benchmarks/ann_baseline.py)."]
@@ -283,8 +332,12 @@ def _cell(energy: dict[str, float], layer: str) -> str:
     return fmt_energy(energy[layer]) if layer in energy else "not charged"
 
 
-def _kind_cell(e: EnergyEstimate, kind: str) -> str:
-    return fmt_energy(e.by_kind(kind)) if any(t.kind == kind for t in e.terms) else "not charged"
+def _neuron_cell(e: EnergyEstimate) -> str:
+    """All neuron-update energy of an estimate (active, inactive, state accesses)."""
+    kinds = ("neuron_update", "neuron_update_inactive")
+    if not any(t.kind in kinds for t in e.terms):
+        return "not charged"
+    return fmt_energy(sum(t.energy_pj for t in e.terms if t.kind in kinds or t.kind == "state_read_write"))
 
 
 def _pops(c: NetworkCounts) -> set[str]:

@@ -1,7 +1,7 @@
 """What a ``taaf bench`` report holds: one dataclass per section, each turning into its JSON part.
 
 :class:`BenchReport` is the whole report; :meth:`BenchReport.as_dict` is ``report.json``
-(schema ``taaf-bench/1``, checked by :func:`benchmarks.report.schema.validate_report`).
+(schema ``taaf-bench/2``, checked by :func:`benchmarks.report.schema.validate_report`).
 """
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from typing import Any
 import numpy as np
 
 from benchmarks.ann_baseline import EnergyResult, MacCount, OnnxTiming
-from benchmarks.energy import CostTable, EnergyEstimate
+from benchmarks.energy import COUNTINGS, CostTable, EnergyEstimate
 from benchmarks.metrics.harness import HostCounts, NetworkCounts
 from taaf.config import MODALITIES, to_dict
 from taaf.data import DataSpec
 from taaf.evaluate import Accuracies
 
-SCHEMA = "taaf-bench/1"  # report.json's "schema": bump it when readers would break
+SCHEMA = "taaf-bench/2"  # report.json's "schema": bump it when readers would break
 COUNT_SOURCES = ("torch", "reference")  # where the SNN's spikes can be counted from (BenchReport.count_source)
 # The labels of report.json's "estimated" and "measured" sections: what kind of number each holds.
 ESTIMATED_KIND = "estimate: counted operations x cost-table constants (pJ); not measured on any hardware"
+# Why a static-input group (the image's first conv) is charged once per inference, not T times.
+ONCE_REASON = ("its input is the same at every step and the model computes it once per inference "
+               "(taaf.model.encoders.VisualEncoder); NeuroBench, hooking the PyTorch module, counts it once too")
 MEASURED_KIND = "measured on this machine (wall-clock time, NVML energy counter)"
 NOT_MEASURED = "not measured"  # the status of a number this run could not measure (always with a reason)
 # Why the SNN has no measured energy: a bench run has no neuromorphic chip to measure it on.
@@ -67,31 +70,47 @@ class SplitInfo:
 
 @dataclass(frozen=True)
 class AnnLayer:
-    """One Linear / Conv2d of the ANN, named like the SNN synapse group it mirrors."""
+    """One Linear / Conv2d of the ANN, named like the SNN synapse group it mirrors, counted both
+    NeuroBench ways (per inference, averaged over the split) and as FlopCounterMode does."""
 
     name: str
     module: str
-    macs: int  # per inference
+    effective: float  # non-zero inputs x non-zero weights they drive (zero skipping)
+    dense: float  # every valid (non-padding) input-weight pair
+    padded: int  # out elements x fan-in (padded conv positions too): FlopCounterMode's count
+    weights: int = 0  # stored weights (what a MAC fetches one of)
 
     def as_dict(self) -> dict[str, Any]:
         """One ``counted.ann.layers`` entry (its op is always MAC)."""
-        return {"name": self.name, "module": self.module, "op": "MAC", "macs": self.macs}
+        return {"name": self.name, "module": self.module, "op": "MAC", "effective": self.effective,
+                "dense": self.dense, "padded": self.padded, "weights": self.weights}
 
 
 @dataclass(frozen=True)
 class AnnCounts:
-    """The ANN's MACs per layer (forward hooks), cross-checked against FlopCounterMode's total."""
+    """The ANN's MACs per layer both ways, cross-checked against FlopCounterMode's total."""
 
     layers: tuple[AnnLayer, ...]
     flop_counter: MacCount
     host: HostCounts  # the head's weighted sums at T = 1, charged like the SNN's host head
     weights: int
     biases: int
+    samples: int = 1  # the effective counts are averaged over these
 
     @property
-    def macs(self) -> int:
-        """MACs per inference of all layers (the host head's are in ``host``)."""
-        return sum(layer.macs for layer in self.layers)
+    def effective_macs(self) -> float:
+        """NeuroBench effective MACs per inference of all layers (the host head's are in ``host``)."""
+        return sum(layer.effective for layer in self.layers)
+
+    @property
+    def dense_macs(self) -> float:
+        """NeuroBench dense MACs per inference of all layers."""
+        return sum(layer.dense for layer in self.layers)
+
+    @property
+    def padded_macs(self) -> int:
+        """MACs counting padded conv positions too: equals FlopCounterMode FLOPs / 2."""
+        return sum(layer.padded for layer in self.layers)
 
     @property
     def parameters(self) -> int:
@@ -105,59 +124,88 @@ class AnnCounts:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``counted.ann`` section, with how the MACs were counted."""
-        return {"macs": self.macs, "host_macs": self.host.macs, "parameters": self.parameters,
-                "flop_counter_macs": self.flop_counter.macs,
-                "counted_by": "forward hooks on every nn.Linear / nn.Conv2d (out elements x fan-in), "
-                              "equal to torch FlopCounterMode FLOPs / 2; no bias, ReLU or softmax",
+        return {"effective_macs": self.effective_macs, "dense_macs": self.dense_macs,
+                "padded_macs": self.padded_macs, "host_macs": self.host.macs, "parameters": self.parameters,
+                "flop_counter_macs": self.flop_counter.macs, "samples": self.samples,
+                "counted_by": "forward hooks on every nn.Linear / nn.Conv2d, counted by the SNN's NeuroBench "
+                              "counter (benchmarks.metrics.synops.fanout): effective = non-zero inputs x non-zero "
+                              "weights, dense = every valid input-weight pair; padded = out elements x fan-in = "
+                              "torch FlopCounterMode FLOPs / 2; no bias, ReLU or softmax",
                 "layers": [layer.as_dict() for layer in self.layers],
                 "memory": {"weights": self.weights, "biases": self.biases,
                            "parameter_bytes_float32": self.parameter_bytes_float32}}
 
 
 @dataclass(frozen=True)
-class TableEstimate:
-    """One cost table's estimates for both models (both are estimates: their ratio is fair)."""
+class Comparison:
+    """SNN and ANN priced by one table under one counting. Their ratio exists only like for
+    like: both wholly on this table's technology (not a spiking chip's per-event figures mixed
+    with a processor's MACs, which an ANN could not run on)."""
 
-    table: CostTable
+    counting: str
     snn: EnergyEstimate
     ann: EnergyEstimate | None
 
     @property
-    def snn_platform(self) -> str:
-        """Where the SNN's counts were charged (the chip, and the MAC table if it is not the chip)."""
-        return self.snn.table + (f" (MACs at {self.snn.mac_table})" if self.snn.mac_table else "")
+    def like_for_like(self) -> bool:
+        """Same table, same counting, one technology for both models."""
+        return (self.ann is not None and not self.snn.mixed and not self.ann.mixed
+                and self.snn.table == self.ann.table and self.snn.counting == self.ann.counting)
 
-    @property
-    def ann_platform(self) -> str | None:
-        """Where the ANN's MACs were charged (a spiking chip's MAC table), or None without an ANN."""
-        if self.ann is None:
+    def ratio(self, part: str = "total") -> float | None:
+        """SNN / ANN of ``part`` ("compute", "memory" or "total" pJ), or None when not like for like."""
+        if not self.like_for_like:
             return None
-        return self.ann.table if self.ann.table == self.table.name else (
-            f"{self.ann.table} ({self.table.name} runs spikes only)")
-
-    @property
-    def ratio(self) -> float | None:
-        """SNN estimate / ANN estimate (pJ / pJ)."""
-        if self.ann is None or self.ann.total_pj == 0:
-            return None
-        return self.snn.total_pj / self.ann.total_pj
+        a = getattr(self.ann, f"{part}_pj")
+        return None if a == 0 else getattr(self.snn, f"{part}_pj") / a
 
     @property
     def ratio_note(self) -> str:
-        """What the ratio divides, so it is never read as a measurement."""
+        """What the ratio divides, or why there is none."""
+        if self.ann is None and self.snn.mixed:
+            return (f"no ratio: {self.snn.table} runs spikes only (the ANN cannot run on it) and the SNN figure "
+                    f"mixes {self.snn.table}'s per-event constants with {self.snn.mac_table} MACs")
         if self.ann is None:
-            return "no ANN baseline given"
-        return (f"estimate / estimate: SNN charged at {self.snn_platform}, ANN charged at {self.ann_platform}; "
-                "both pJ from cost-table constants, no measured joules involved")
+            return "no ratio: no ANN baseline given"
+        return (f"estimate / estimate, like for like: both models {self.counting} counts priced by "
+                f"{self.snn.table} alone; no measured joules involved")
 
     def as_dict(self) -> dict[str, Any]:
-        """One ``estimated.tables`` entry: the table's constants, both estimates, their ratio."""
-        t = self.table
-        return {"table": t.name, "description": t.description, "path": t.path, "notes": t.notes,
-                "charges": dict(t.charges), "constants": [c.as_dict() for c in t.constants],
-                "snn": self.snn.as_dict(), "ann": None if self.ann is None else self.ann.as_dict(),
-                "snn_platform": self.snn_platform, "ann_platform": self.ann_platform,
-                "snn_over_ann": self.ratio, "ratio_note": self.ratio_note}
+        """One ``estimated.tables[].comparisons`` entry."""
+        return {"counting": self.counting, "snn": self.snn.as_dict(),
+                "ann": None if self.ann is None else self.ann.as_dict(), "like_for_like": self.like_for_like,
+                "snn_over_ann_compute": self.ratio("compute"), "snn_over_ann_total": self.ratio("total"),
+                "ratio_note": self.ratio_note}
+
+
+@dataclass(frozen=True)
+class TableEstimate:
+    """One cost table's estimates of both models, once per counting (effective, dense)."""
+
+    table: CostTable
+    comparisons: tuple[Comparison, ...]
+
+    def comparison(self, counting: str = "effective") -> Comparison:
+        """The comparison under ``counting``."""
+        for c in self.comparisons:
+            if c.counting == counting:
+                return c
+        raise KeyError(f"no {counting!r} comparison for table {self.table.name}")
+
+    @property
+    def snn(self) -> EnergyEstimate:
+        """The SNN's effective-count estimate (the headline one)."""
+        return self.comparison().snn
+
+    @property
+    def ann(self) -> EnergyEstimate | None:
+        """The ANN's effective-count estimate, None on a spiking chip or without an ANN."""
+        return self.comparison().ann
+
+    def as_dict(self) -> dict[str, Any]:
+        """One ``estimated.tables`` entry: the table (constants, memory model) and its comparisons."""
+        return {**self.table.as_dict(), "table": self.table.name,
+                "comparisons": [c.as_dict() for c in self.comparisons]}
 
 
 @dataclass(frozen=True)
@@ -231,9 +279,16 @@ class BenchReport:
     ann_measured: AnnMeasurements | None
     machine: Machine
     attention: Attention | None
+    memory: bool = True  # memory accesses priced (taaf bench --memory sram) or not (--memory none)
+    static_once: bool = True  # static-input layers charged once per inference (the model computes them once)
+
+    @property
+    def once_layers(self) -> tuple[str, ...]:
+        """The SNN groups fed by an input constant over time, charged once per inference."""
+        return tuple(g.name for g in self.counts.groups if self.static_once and g.static_input)
 
     def as_dict(self) -> dict[str, Any]:
-        """report.json (schema ``taaf-bench/1``)."""
+        """report.json (schema ``taaf-bench/2``)."""
         c = self.counts
         counts = c.as_dict()
         totals = {k: counts[k] for k in ("effective_acs", "effective_macs", "dense_ops", "host_macs",
@@ -253,7 +308,9 @@ class BenchReport:
                          "source": "PyTorch models' predictions (taaf.evaluate.predict) on data.samples"},
             "counted": {"snn": snn_counted,
                         "ann": None if self.ann_counts is None else self.ann_counts.as_dict()},
-            "estimated": {"kind": ESTIMATED_KIND, "tables": [e.as_dict() for e in self.estimates]},
+            "estimated": {"kind": ESTIMATED_KIND, "countings": list(COUNTINGS), "memory_priced": self.memory,
+                          "charged_once": list(self.once_layers), "charged_once_reason": ONCE_REASON,
+                          "tables": [e.as_dict() for e in self.estimates]},
             "measured": {
                 "kind": MEASURED_KIND, "machine": self.machine.as_dict(),
                 "snn": {"status": NOT_MEASURED, "reason": SNN_NOT_MEASURED},

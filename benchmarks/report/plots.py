@@ -99,22 +99,26 @@ def plot_energy(r: BenchReport, path: Path) -> None:
     w = 0.38 if r.ann is not None else 0.6
     snn_j = [e.snn.total_j for e in r.estimates]
     bars = [("SNN", snn_j, r.snn_accuracy, "tab:blue", -w / 2 if r.ann else 0.0)]
-    if r.ann is not None:
-        bars.append(("ANN", [e.ann.total_j for e in r.estimates], r.ann_accuracy, "tab:orange", w / 2))
+    if r.ann is not None:  # a spiking chip cannot run the ANN: no bar there (NaN draws nothing)
+        bars.append(("ANN", [e.ann.total_j if e.ann else float("nan") for e in r.estimates], r.ann_accuracy,
+                     "tab:orange", w / 2))
     for label, values, acc, color, dx in bars:
         rects = ax.bar(x + dx, values, w, color=color, label=f"{label} (accuracy {acc.fused:.3f})")
         for rect, v in zip(rects, values):
+            if v != v:  # NaN: no ANN on this table
+                continue
             ax.annotate(f"{fmt_joules(v)}\nacc {acc.fused:.3f}", (rect.get_x() + rect.get_width() / 2, v),
                         xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
     ax.set_yscale("log")
-    lo, hi = min(v for _, vals, *_ in bars for v in vals), max(v for _, vals, *_ in bars for v in vals)
+    finite = [v for _, vals, *_ in bars for v in vals if v == v]
+    lo, hi = min(finite), max(finite)
     ax.set_ylim(lo / 3, hi * 12)  # room for the labels above the tallest bar
-    labels = [e.table.name + ("" if e.ann is None or e.ann.table == e.table.name else f"\n(ANN at {e.ann.table})")
+    labels = [e.table.name + ("\n(SNN only: no ANN on a spiking chip)" if e.ann is None and r.ann else "")
               for e in r.estimates]
     ax.set_xticks(x, labels, fontsize=8.5)
     ax.margins(x=0.35 if len(x) == 1 else 0.04)
     ax.set(ylabel="estimated energy per inference (J, log)",
-           title=f"ESTIMATED from counts x cost-table constants ({r.data.split} accuracy above bars)")
+           title=f"ESTIMATED, effective counts, compute + memory ({r.data.split} accuracy above bars)")
     ax.title.set_fontsize(10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")

@@ -1,4 +1,4 @@
-"""The ``taaf-bench/1`` schema of report.json and :func:`validate_report`, which checks a report against it.
+"""The ``taaf-bench/2`` schema of report.json and :func:`validate_report`, which checks a report against it.
 
 The spec is a tree of expected types: a dict is a JSON object with (at least) those keys, a
 one-element list a JSON list of that element, :data:`NUM` an int or float (not bool) and
@@ -22,7 +22,7 @@ NUM = "number"  # int or float, not bool
 
 
 class ReportSchemaError(TaafError):
-    """A report.json does not follow the ``taaf-bench/1`` schema."""
+    """A report.json does not follow the ``taaf-bench/2`` schema."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,13 @@ def _field_spec(hint: Any) -> Any:
 _ACC = fields_spec(Accuracies)
 _CHECKPOINT = fields_spec(CheckpointInfo)
 _LAYER_ENERGY = {"name": str, "energy_pj": NUM, "energy_j": NUM}
-_ESTIMATE = {"table": str, "mac_table": _opt(str), "total_pj": NUM, "total_j": NUM, "uncharged": [str],
+_ESTIMATE = {"table": str, "counting": str, "mac_table": _opt(str), "mixed": bool, "compute_pj": NUM,
+             "memory_pj": NUM, "total_pj": NUM, "total_j": NUM, "memory": str, "once": [str], "uncharged": [str],
              "layers": [_LAYER_ENERGY],
              "terms": [{"layer": str, "kind": str, "count": NUM, "table": str, "constant": str,
-                        "pj_per_op": NUM, "energy_pj": NUM}]}
+                        "pj_per_op": NUM, "category": str, "energy_pj": NUM}]}
+_COMPARISON = {"counting": str, "snn": _ESTIMATE, "ann": _opt(_ESTIMATE), "like_for_like": bool,
+               "snn_over_ann_compute": _opt(NUM), "snn_over_ann_total": _opt(NUM), "ratio_note": str}
 _TIMING = fields_spec(OnnxTiming)
 _GPU = {"status": str, "batch": int, "measured": bool, "reason": str, "joules_per_inference": _opt(NUM),
         "device": str}
@@ -77,7 +80,7 @@ SCHEMA_SPEC: dict[str, Any] = {  # the whole report: what validate_report checks
                            "host_macs": int, "neuron_updates": NUM, "membrane_updates": NUM,
                            "activation_sparsity": NUM},
                 "groups": [{"name": str, "source": str, "target": str, "op": str, "effective": NUM, "dense": NUM,
-                            "weights": int, "nonzero_weights": int}],
+                            "weights": int, "nonzero_weights": int, "static_input": bool}],
                 "populations": [{"population": str, "neurons": int, "firing_rate": NUM,
                                  "firing_rate_per_step": [NUM], "activation_sparsity": NUM,
                                  "neuron_updates": NUM, "membrane_updates": NUM}],
@@ -85,15 +88,19 @@ SCHEMA_SPEC: dict[str, Any] = {  # the whole report: what validate_report checks
                 "memory": {"weights": int, "biases": int, "neurons": int, "delay_entries": int,
                            "parameter_bytes_float32": NUM, "parameter_bytes_loihi": NUM,
                            "state_bytes_float32": NUM, "state_bytes_loihi": NUM}},
-        "ann": _opt({"macs": int, "host_macs": int, "parameters": int, "flop_counter_macs": int, "counted_by": str,
-                     "layers": [{"name": str, "module": str, "op": str, "macs": int}],
+        "ann": _opt({"effective_macs": NUM, "dense_macs": NUM, "padded_macs": int, "host_macs": int,
+                     "parameters": int, "flop_counter_macs": int, "samples": int, "counted_by": str,
+                     "layers": [{"name": str, "module": str, "op": str, "effective": NUM, "dense": NUM,
+                                 "padded": int}],
                      "memory": {"weights": int, "biases": int, "parameter_bytes_float32": int}}),
     },
-    "estimated": {"kind": str, "tables": [{
-        "table": str, "description": str, "path": str, "charges": dict,
-        "constants": [{"name": str, "value": NUM, "unit": str, "pj": NUM, "source": str, "year": int, "what": str}],
-        "snn": _ESTIMATE, "ann": _opt(_ESTIMATE), "snn_platform": str, "ann_platform": _opt(str),
-        "snn_over_ann": _opt(NUM), "ratio_note": str}]},
+    "estimated": {"kind": str, "countings": [str], "memory_priced": bool, "charged_once": [str],
+                  "charged_once_reason": str, "tables": [{
+                      "table": str, "description": str, "path": str, "technology": str, "charges": dict,
+                      "memory": _opt(dict),
+                      "constants": [{"name": str, "value": NUM, "unit": str, "pj": NUM, "source": str, "year": int,
+                                     "what": str}],
+                      "comparisons": [_COMPARISON]}]},
     "measured": {"kind": str, "machine": fields_spec(Machine),
                  "snn": {"status": str, "reason": str},
                  "ann": _opt({"onnx_cpu": {"latency": _TIMING, "throughput": _TIMING, "onnx_max_abs_diff": NUM},
@@ -107,11 +114,11 @@ _ESTIMATED_ONLY = {"total_pj", "energy_pj", "pj_per_op"}
 
 
 def validate_report(report: Any) -> None:
-    """Raise :class:`ReportSchemaError` naming the first field that breaks ``taaf-bench/1``.
+    """Raise :class:`ReportSchemaError` naming the first field that breaks ``taaf-bench/2``.
 
     Checks required keys and their types (extra keys are allowed: a later minor addition does
     not break readers), then the rules the schema exists for: estimated and measured numbers
-    in their own sections, every GPU figure either measured or "not measured" with a reason.
+    in their own sections, ratios only between like-for-like estimates, every GPU figure either measured or "not measured" with a reason.
     """
     _check(report, SCHEMA_SPEC, "report")
     if report["schema"] != SCHEMA:
@@ -124,6 +131,11 @@ def validate_report(report: Any) -> None:
     leaked = _keys(report["measured"]) & _ESTIMATED_ONLY
     if leaked:
         raise ReportSchemaError(f"report.measured: estimated quantities {sorted(leaked)} in the measured section")
+    for i, t in enumerate(report["estimated"]["tables"]):
+        for j, c in enumerate(t["comparisons"]):
+            if not c["like_for_like"] and (c["snn_over_ann_total"] is not None or c["snn_over_ann_compute"] is not None):
+                raise ReportSchemaError(f"report.estimated.tables[{i}].comparisons[{j}]: a ratio between estimates "
+                                        "that are not like for like")
     ann = report["measured"]["ann"]
     for i, e in enumerate([] if ann is None else ann["gpu_energy"]):
         _check_gpu_status(e, f"report.measured.ann.gpu_energy[{i}]")
