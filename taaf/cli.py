@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``taaf`` argument parser, including the subcommands that later stages register via entry points."""
-    from taaf.config import METHODS, MODELS, TrainConfig
-    from taaf.data import DATASETS, PRESETS
+    from taaf.config import METHOD_HELP, METHODS, MODELS, TrainConfig
+    from taaf.data import ALL_PRESETS, DATASETS
 
     parser = OneLineParser(
         prog="taaf",
@@ -52,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     def data_options(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("data")
         g.add_argument("--dataset", choices=DATASETS, default="av-digits",
-                       help="av-digits is built offline from real data; crema-d/ave need --root")
-        g.add_argument("--preset", choices=sorted(PRESETS), default="audio-dominant",
-                       help="AV-Digits imbalance setting (which modality is degraded)")
-        g.add_argument("--steps", type=num.steps, default=16, metavar="T",
-                       help="SNN time steps per sample (1..10000)")
+                       help="av-digits / av-mnist-temporal are built offline from real data; crema-d/ave "
+                            "need --root")
+        g.add_argument("--preset", choices=ALL_PRESETS, default="audio-dominant",
+                       help="imbalance setting (which modality is degraded); av-mnist-temporal also has "
+                            "misaligned and misaligned-strong (visual lags the audio)")
+        g.add_argument("--steps", type=num.steps, default=None, metavar="T",
+                       help="SNN time steps per sample (1..10000; default 16, av-mnist-temporal 32)")
         g.add_argument("--data-seed", type=num.seed, default=0,
                        help="seed of the data splits and degradation (0..2**32-1)")
         g.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
@@ -66,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Build AV-Digits (cached under the user cache dir) or check a "
                                    "CREMA-D / AVE root, and print split sizes and unimodal settings.")
     data_options(p)
-    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the manifest as JSON (av-mnist-temporal: with its difficulty floors)")
+    p.add_argument("--export", metavar="FILE.npz", default="",
+                   help="write {split}_audio, {split}_visual [N, T, C, H, W], {split}_labels to FILE.npz")
+    p.add_argument("--plot", metavar="FILE.png", default="", help="plot a few test samples over time")
     p.set_defaults(handler=cmd_data)
 
     p = sub.add_parser("train", help="train a model and write checkpoint, metrics and plots",
@@ -75,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "together: OUT is replaced as a whole once every file is written.")
     data_options(p)
     p.add_argument("--fusion", choices=METHODS, default="taaf",
-                   help="taaf (attention fusion + balanced loss), concat (sum fusion), ogm-ge")
+                   help="; ".join(f"{m}: {h}" for m, h in METHOD_HELP.items()))
     p.add_argument("--model", choices=MODELS, default="snn",
                    help="snn (the deployable spiking network) or ann (same layers, ReLU, no time "
                         "dimension: the benchmarking baseline)")
@@ -87,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("training")
     t.add_argument("--batch-size", type=num.batch_size, default=defaults.batch_size)
     t.add_argument("--lr", type=num.positive_finite_float, default=defaults.lr)
-    t.add_argument("--optimizer", choices=("adam", "sgd"), default=defaults.optimizer)
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                   help=f"default: {defaults.optimizer}, sgd for ogm-ge-published (as published)")
     t.add_argument("--gamma", type=num.non_negative_finite_float, default=defaults.gamma,
                    help="TAAF learning-rate modulation strength")
     t.add_argument("--min-coefficient", type=num.unit_float, default=defaults.min_coefficient,
@@ -144,10 +151,16 @@ def _quiet_library_warnings() -> None:
 
 
 def _data_spec(args):
-    from taaf.data import PRESETS, DataSpec
+    from taaf.data import PRESETS, TEMPORAL_STEPS, DataSpec
+    from taaf.errors import ConfigError
 
-    return DataSpec(dataset=args.dataset, n_steps=args.steps, seed=args.data_seed, preset=args.preset,
-                    degradation=PRESETS[args.preset], root=args.root, image_size=args.image_size)
+    temporal = args.dataset == "av-mnist-temporal"
+    if args.dataset == "av-digits" and args.preset not in PRESETS:
+        raise ConfigError(f"preset {args.preset!r} is for av-mnist-temporal; av-digits has {', '.join(PRESETS)}")
+    steps = args.steps or (TEMPORAL_STEPS if temporal else 16)
+    degradation = PRESETS.get(args.preset, PRESETS["audio-dominant"])
+    return DataSpec(dataset=args.dataset, n_steps=steps, seed=args.data_seed, preset=args.preset,
+                    degradation=degradation, root=args.root, image_size=args.image_size)
 
 
 def resolve_device(name: str) -> str:
@@ -169,11 +182,24 @@ def cmd_data(args) -> int:
     from taaf.data.avdigits import AVDigitsConfig, build_av_digits
 
     spec = _data_spec(args)
+    if args.export or args.plot:
+        from taaf.data.export import check_targets
+
+        check_targets(args.export, args.plot)  # before the build: a bad name costs nothing
     manifest = None
     if spec.dataset == "av-digits":
         dataset, manifest = build_av_digits(AVDigitsConfig(spec.seed, spec.n_steps, spec.degradation))
+    elif spec.dataset == "av-mnist-temporal":
+        from taaf.data.temporal import TemporalConfig, build_av_mnist_temporal, cached_floors
+
+        config = TemporalConfig.from_preset(spec.preset, spec.seed, spec.n_steps)
+        dataset, manifest = build_av_mnist_temporal(config)
+        if args.json:
+            manifest = {**manifest, "floors": cached_floors(config, dataset)}
     else:
         dataset = load_dataset(spec)
+    if args.export or args.plot:
+        _export_and_plot(args, dataset, spec)
     if args.json:
         print(json.dumps(manifest or {"dataset": spec.dataset, "root": spec.root}, indent=2))
         return 0
@@ -181,17 +207,31 @@ def cmd_data(args) -> int:
     print(f"  audio  [T, F] = {list(dataset.train.audio.shape[1:])}   image [C, H, W] = {list(dataset.train.image_shape)}")
     for name in ("train", "val", "test"):
         print(f"  {name:5s} {len(dataset.split(name)):6d} samples")
-    if spec.dataset == "av-digits":
-        print(f"  preset {spec.preset}: {asdict(spec.degradation)}")
+    if spec.dataset in ("av-digits", "av-mnist-temporal"):
+        knobs = asdict(spec.degradation) if spec.dataset == "av-digits" else manifest["config"]["params"]
+        print(f"  preset {spec.preset}: {knobs}")
         from taaf.data.cache import cache_dir
 
-        print(f"  cached in {cache_dir('av-digits')} (key {manifest['key']})")
+        print(f"  cached in {cache_dir(spec.dataset)} (key {manifest['key']})")
+    for what, path in (("export", args.export), ("plot", args.plot)):
+        if path:
+            print(f"  {what}: {path}")
     return 0
+
+
+def _export_and_plot(args, dataset, spec) -> None:
+    """``taaf data --export / --plot``: write the splits to an .npz and / or a PNG of a few samples."""
+    from taaf.data.export import export_npz, plot_samples
+
+    if args.export:
+        export_npz(dataset, Path(args.export))
+    if args.plot:
+        plot_samples(dataset, Path(args.plot), f"{dataset.name}, preset {spec.preset}, T = {spec.n_steps}")
 
 
 def cmd_train(args) -> int:
     """``taaf train``: train one model as the flags say and save checkpoint, metrics and plots under --out."""
-    from taaf.config import TrainConfig
+    from taaf.config import DEFAULT_OPTIMIZER, TrainConfig
     from taaf.data import load_dataset
     from taaf.training.trainer import model_config_for
     from taaf.workflow import train_and_save
@@ -199,9 +239,10 @@ def cmd_train(args) -> int:
     check_output_dir(args.out, inputs=[args.root or None])
     spec = _data_spec(args)
     device = resolve_device(args.device)
+    optimizer = args.optimizer or DEFAULT_OPTIMIZER.get(args.fusion, TrainConfig().optimizer)
     cfg = TrainConfig(
         method=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        optimizer=args.optimizer, seed=args.seed, gamma=args.gamma, min_coefficient=args.min_coefficient,
+        optimizer=optimizer, seed=args.seed, gamma=args.gamma, min_coefficient=args.min_coefficient,
         modulation_warmup=args.modulation_warmup, modulate_lr=not args.no_lr_modulation,
         step_loss_weight=args.step_loss_weight, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
     )

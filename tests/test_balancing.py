@@ -53,6 +53,29 @@ def test_gradient_modulation_scales_and_adds_noise():
     assert 0.7 < float(noise.std() / before.std()) < 1.3  # GE: N(0, std(grad))
 
 
+def test_published_ge_noise_is_drawn_after_scaling():
+    p = torch.nn.Parameter(torch.zeros(4000))
+    p.grad = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    before = p.grad.clone()
+    modulation.modulate_gradients([p], 0.1, noise=True, generator=torch.Generator().manual_seed(1),
+                                  noise_after_scaling=True)
+    noise = p.grad - 0.1 * before
+    assert 0.08 < float(noise.std() / before.std()) < 0.12  # N(0, std(k grad)), not N(0, std(grad))
+
+
+def test_published_ogm_modulates_the_encoders_kernels_only():
+    from taaf.config import AudioEncoderConfig, ModelConfig, VisualEncoderConfig
+    from taaf.model.network import build_network
+
+    model = build_network(ModelConfig(n_classes=3, n_steps=2, audio=AudioEncoderConfig(in_features=5),
+                                      visual=VisualEncoderConfig(in_shape=(1, 8, 8)), fusion="concat"))
+    groups = modulation.published_ogm_parameters(model)
+    assert groups["visual"] and all(p.dim() == 4 for p in groups["visual"])  # conv kernels, as the official code
+    assert groups["audio"] == [lin.weight for lin in model.audio_encoder.synapses]  # no convs: weight matrices
+    readouts = {id(p) for p in (*model.audio_evidence.parameters(), *model.visual_evidence.parameters())}
+    assert not readouts & {id(p) for ps in groups.values() for p in ps}
+
+
 def _head(batch=4, steps=3, classes=5, seed=0) -> HeadOutput:
     g = torch.Generator().manual_seed(seed)
     za = torch.randn(batch, steps, classes, generator=g, requires_grad=True)

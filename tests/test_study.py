@@ -21,7 +21,7 @@ def test_full_protocol_has_every_variant_setting_seed_and_the_t_sweep_once() -> 
     jobs = cfg.jobs()
     assert len({j.key for j in jobs}) == len(jobs)
     main_grid = [j for j in jobs if j.steps == 16]
-    assert len(main_grid) == 7 * 3 * 3  # variants x settings x seeds
+    assert len(main_grid) == len(VARIANT_NAMES) * 3 * 3  # variants x settings x seeds
     sweep = [j for j in jobs if j.steps != 16]
     assert {(j.variant, j.steps) for j in sweep} == {(v, t) for v in ("taaf", "concat") for t in (2, 4, 8)}
     assert all(j.setting == "audio-dominant" for j in sweep) and len(sweep) == 2 * 3 * 3
@@ -30,7 +30,10 @@ def test_full_protocol_has_every_variant_setting_seed_and_the_t_sweep_once() -> 
 def test_every_variant_gets_the_same_budget_and_its_own_switches() -> None:
     cfg = StudyConfig(epochs=7, batch_size=32, lr=1e-3)
     configs = {v: cfg.train_config(Job(v, "clean", 1, 16)) for v in VARIANT_NAMES}
+    published = configs.pop("ogm-ge-published")
     assert {(c.epochs, c.batch_size, c.lr, c.seed, c.optimizer) for c in configs.values()} == {(7, 32, 1e-3, 1, "adam")}
+    assert (published.epochs, published.batch_size, published.lr, published.optimizer) == (7, 32, 1e-3, "sgd")
+    assert configs["concat-aux"].method == "concat-aux" and configs["concat-aux"].fusion == "concat"
     assert configs["ogm"].method == "ogm-ge" and not configs["ogm"].ge_noise and configs["ogm-ge"].ge_noise
     assert not configs["taaf-no-lr-mod"].modulate_lr and configs["taaf"].modulate_lr
     assert configs["taaf-no-step-loss"].step_loss_weight == 0 and configs["taaf"].step_loss_weight > 0
@@ -128,7 +131,7 @@ def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys)
     doc = json.loads((out / "study.json").read_text())
     assert doc["schema"] == SCHEMA and doc["protocol"]["quick"] is True
     rows = {(r["variant"], r["setting"], r["steps"]) for r in doc["rows"]}
-    assert len(rows) == 7 * 3 + 2 * 2  # main grid + T sweep {2, 4}
+    assert len(rows) == len(VARIANT_NAMES) * 3 + 2 * 2  # main grid + T sweep {2, 4}
     assert {c["baseline"] for c in doc["comparisons"]} == set(VARIANT_NAMES) - {"taaf"}
     for name in ("accuracy_curves", "coefficients", "accuracy_vs_steps", "attention"):
         assert (out / f"{name}.png").stat().st_size > 10_000

@@ -41,7 +41,10 @@ class Variant:
 VARIANTS: tuple[Variant, ...] = (
     Variant("taaf", "taaf", "TAAF: attention fusion, time-warp, balanced learning rates, per-step loss"),
     Variant("concat", "concat", "concat (sum) fusion, plain cross-entropy"),
-    Variant("ogm-ge", "ogm-ge", "OGM-GE (Peng et al. 2022) on the concat network"),
+    Variant("concat-aux", "concat-aux", "concat fusion plus the per-modality per-step loss (uniform weights)"),
+    Variant("ogm-ge", "ogm-ge", "OGM-GE (Peng et al. 2022) on the concat network, our Adam form"),
+    Variant("ogm-ge-published", "ogm-ge-published", "OGM-GE as the official code: SGD momentum 0.9, "
+            "both encoders' kernels, noise after scaling", train=(("optimizer", "sgd"),)),
     Variant("ogm", "ogm-ge", "OGM without the GE noise term", train=(("ge_noise", False),)),
     Variant("taaf-no-warp", "taaf", "TAAF ablation: no learnable time-warping", model=(("time_warp", False),)),
     Variant("taaf-no-lr-mod", "taaf", "TAAF ablation: no balanced learning-rate modulation",

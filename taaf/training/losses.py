@@ -9,7 +9,8 @@ something real to choose from); the stop-gradient keeps the loss from shaping al
 advantage. It is applied to each modality's evidence z_t^m rather than to the beta-mixed z_t:
 with the mixed form, a modality that the modality attention turns down (beta -> 0) also stops
 receiving gradient, and the imbalance feeds itself (measured on AV-Digits: the weak modality's
-accuracy stalled near chance). Concat/OGM-GE use plain cross-entropy on the fused logits.
+accuracy stalled near chance). Concat/OGM-GE use plain cross-entropy on the fused logits;
+the concat-aux baseline uses :func:`taaf_loss` on the concat head, whose alpha is uniform.
 """
 from __future__ import annotations
 

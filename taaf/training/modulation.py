@@ -8,8 +8,17 @@ the other keeps k = 1. What differs is what "dominant" is measured from and what
   k_m = 1 - tanh(gamma * (rho_m - 1)) for rho_m > 1. k_m scales modality m's *learning rate*
   (optimizer parameter group), which also works with Adam, whose updates ignore gradient scale.
 * OGM-GE (Peng et al., CVPR 2022): score_m = sum over the batch of softmax(unimodal logits)[y],
-  rho_m = score_m / score_other, k_m = 1 - tanh(alpha * rho_m) for rho_m > 1, applied to the
-  dominant encoder's *gradients*, optionally plus Gaussian noise with the gradient's std (GE).
+  rho_m = score_m / score_other, k_m = 1 - tanh(alpha * rho_m) for rho_m > 1, applied to
+  *gradients*, optionally plus Gaussian noise (GE). Two forms:
+
+  - ``ogm-ge-published`` (the official code, GeWu-Lab/OGM-GE_CVPR2022 ``main.py``): every step,
+    for *both* modalities, ``grad *= k_m`` then ``grad += N(0, std(grad) + 1e-8)`` with the std
+    of the already scaled gradient, on the encoders' convolution kernels only (4-D weights),
+    trained with SGD (momentum 0.9, weight decay 1e-4). Our audio encoder has no convolutions,
+    so its weight matrices (2-D) stand in for them (:func:`published_ogm_parameters`).
+  - ``ogm-ge`` (our adaptation, kept for comparison): only the dominant modality (k < 1), noise
+    with the std of the *unscaled* gradient, on every parameter of its encoder, warp and
+    evidence readout, trained with Adam (which largely cancels a constant gradient scale).
 """
 from __future__ import annotations
 
@@ -50,12 +59,28 @@ def ogm_ge_coefficients(scores: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def modulate_gradients(params: list[torch.nn.Parameter], coefficient: float, noise: bool,
-                       generator: torch.Generator | None = None) -> None:
-    """OGM(-GE): grad <- grad * k (+ N(0, std(grad)) when ``noise``), in place."""
+                       generator: torch.Generator | None = None, noise_after_scaling: bool = False) -> None:
+    """OGM(-GE): grad <- grad * k (+ N(0, s) when ``noise``), in place; ``s`` is the std of the
+    unscaled gradient (our form) or, ``noise_after_scaling``, of the scaled one (the official code)."""
     for p in params:
         if p.grad is None:
             continue
         std = p.grad.std().item() if p.grad.numel() > 1 else 0.0
         p.grad.mul_(coefficient)
+        if noise_after_scaling:
+            std = p.grad.std().item() if p.grad.numel() > 1 else 0.0
         if noise:
             p.grad.add_(torch.randn(p.grad.shape, generator=generator, device="cpu").to(p.grad.device) * (std + 1e-8))
+
+
+def published_ogm_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Parameter]]:
+    """What the official OGM-GE code modulates, per modality: the encoder's convolution kernels
+    (parameters with 4 dimensions). An encoder without convolutions (our audio MLP) has its
+    weight matrices (2-D) modulated instead; biases, neuron parameters, time-warps and the
+    evidence readouts never are."""
+    groups = {}
+    for name in ("audio", "visual"):
+        weights = [p for p in getattr(model, f"{name}_encoder").parameters() if p.dim() >= 2]
+        rank = max((p.dim() for p in weights), default=0)
+        groups[name] = [p for p in weights if p.dim() == rank]
+    return groups

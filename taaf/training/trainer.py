@@ -6,8 +6,11 @@ then fused / audio-only / visual-only accuracy on val and test. The model with t
 
 Balancing per step:
 * taaf:   attention importance -> k_m -> learning rate of modality m's parameter group
-* ogm-ge: unimodal confidence scores -> k_m -> modality m's gradients (+ GE noise)
-* concat: nothing (k = 1), importance logged as confidence scores for comparison
+* ogm-ge / ogm-ge-published: unimodal confidence scores -> k_m -> gradients (+ GE noise), in our
+  adaptation or as the official code does it (:mod:`taaf.training.modulation`)
+* concat / concat-aux: nothing (k = 1), importance logged as confidence scores for comparison;
+  concat-aux adds the per-modality per-step loss at uniform weights (TAAF's auxiliary term
+  without attention or balancing: the baseline that isolates what that term alone does)
 
 Distributed: under ``torchrun`` (WORLD_SIZE > 1) each rank takes every world-th sample of the
 shuffled order (the < world samples left over are dropped, so all ranks run the same number of
@@ -33,7 +36,7 @@ from taaf.progress import progress as progress_bar
 
 from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, TrainConfig, VisualEncoderConfig
 from taaf.data.base import MultimodalDataset
-from taaf.evaluate import evaluate, split_tensors
+from taaf.evaluate import evaluate, schedule_tensor, split_tensors
 from taaf.model.network import AVNetwork, build_network
 from taaf.training import losses, modulation
 
@@ -193,29 +196,34 @@ def build_model_and_optimizer(model_cfg: ModelConfig, cfg: TrainConfig, device: 
 def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
                groups: dict[str, list[torch.nn.Parameter]], audio: torch.Tensor, image: torch.Tensor,
                labels: torch.Tensor, cfg: TrainConfig, world: _Distributed | None = None,
-               noise_gen: torch.Generator | None = None, balance: bool = True) -> StepStats:
+               noise_gen: torch.Generator | None = None, balance: bool = True,
+               schedule: torch.Tensor | None = None) -> StepStats:
     """One forward / loss / balancing / optimizer step on one batch.
 
     ``trainable`` is the model or its DDP wrapper; ``groups`` are the *unwrapped* model's
     modality parameters. Under DDP, ``backward`` has already averaged the gradients when the
     OGM-GE modulation runs, and ``noise_gen`` is seeded identically on every rank, so every
-    rank adds the same GE noise and the replicas stay equal.
+    rank adds the same GE noise and the replicas stay equal. ``schedule`` is the batch's visual
+    stream schedule (None for static images).
     """
-    out = trainable(audio, image)
-    if cfg.method == "taaf":
+    out = trainable(audio, image) if schedule is None else trainable(audio, image, schedule)
+    if cfg.method in ("taaf", "concat-aux"):  # concat's head has uniform alpha: the plain mean over steps
         loss = losses.taaf_loss(out, labels, cfg.step_loss_weight)
-        importance = modulation.attention_importance(out.alpha, out.beta)
     else:
         loss = losses.fused_loss(out, labels)
+    if cfg.method == "taaf":
+        importance = modulation.attention_importance(out.alpha, out.beta)
+    else:
         importance = modulation.confidence_scores([out.audio_logits, out.visual_logits], labels)
     if world is not None:
         importance = world.mean(importance)
+    ogm = cfg.method in ("ogm-ge", "ogm-ge-published")
     if not balance:
         k = torch.ones(2)
     elif cfg.method == "taaf":
         k = modulation.taaf_coefficients(importance, cfg.gamma, cfg.min_coefficient) if cfg.modulate_lr else torch.ones(2)
     else:
-        k = modulation.ogm_ge_coefficients(importance, cfg.ogm_alpha) if cfg.method == "ogm-ge" else torch.ones(2)
+        k = modulation.ogm_ge_coefficients(importance, cfg.ogm_alpha) if ogm else torch.ones(2)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     k = k.cpu()
@@ -227,6 +235,10 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
         for m_i, m in enumerate(MODALITIES):
             if k[m_i] < 1:
                 modulation.modulate_gradients(groups[m], float(k[m_i]), cfg.ge_noise, noise_gen)
+    elif cfg.method == "ogm-ge-published" and balance:  # both modalities, every step, as the official code
+        kernels = modulation.published_ogm_parameters(getattr(trainable, "module", trainable))
+        for m_i, m in enumerate(MODALITIES):
+            modulation.modulate_gradients(kernels[m], float(k[m_i]), cfg.ge_noise, noise_gen, noise_after_scaling=True)
     optimizer.step()
     getattr(trainable, "module", trainable).constrain_()  # DDP wraps the model in .module
     return StepStats(loss=float(loss.detach()), correct=int((out.logits.argmax(-1) == labels).sum()),
@@ -251,6 +263,7 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
     trainable = world.wrap(model)
 
     audio, image, labels = split_tensors(data.train, device)
+    schedule = schedule_tensor(data.train, device)
     n = len(labels)
     order_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -268,7 +281,8 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         for b in bar:
             idx = order[b:b + per_rank]
             step = train_step(trainable, optimizer, groups, audio[idx], image[idx], labels[idx], cfg, world, noise_gen,
-                              balance=epoch > cfg.modulation_warmup)
+                              balance=epoch > cfg.modulation_warmup,
+                              schedule=None if schedule is None else schedule[idx])
             sums["loss"] += step.loss * len(idx)
             sums["correct"] += step.correct
             sums["seen"] += len(idx)
