@@ -91,6 +91,9 @@ def register(subparsers) -> None:
                    help=f"timed onnxruntime runs per batch size (1..{MAX_RUNS})")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(handler=run)
+    from benchmarks.frontier import register as register_frontier
+
+    register_frontier(subparsers)  # taaf frontier: the accuracy-energy frontier, built on this command's parts
 
 
 def run(args: argparse.Namespace) -> int:
