@@ -46,6 +46,11 @@ def split_tensors(split: MultimodalSplit, device: torch.device | str = "cpu"):
             torch.from_numpy(split.labels).to(device))
 
 
+def schedule_tensor(split: MultimodalSplit, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """A visual stream's per-step schedule [N, T, K] on ``device``, or None for static images."""
+    return None if split.schedule is None else torch.from_numpy(split.schedule).to(device)
+
+
 @torch.no_grad()
 def predict(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) -> Predictions:
     """Run ``model`` over ``split`` in eval mode in batches and collect predictions and attention (training
@@ -54,9 +59,11 @@ def predict(model: AVSpikingNet, split: MultimodalSplit, batch_size: int = 256) 
     model.eval()
     device = next(model.parameters()).device
     audio, image, labels = split_tensors(split, device)
+    schedule = schedule_tensor(split, device)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("fused", "audio", "visual", "alpha", "beta")}
     for start in range(0, len(split), batch_size):
-        out = model(audio[start:start + batch_size], image[start:start + batch_size])
+        window = slice(start, start + batch_size)
+        out = model(audio[window], image[window], None if schedule is None else schedule[window])
         parts["fused"].append(out.logits.argmax(-1).cpu().numpy())
         parts["audio"].append(out.audio_logits.argmax(-1).cpu().numpy())
         parts["visual"].append(out.visual_logits.argmax(-1).cpu().numpy())

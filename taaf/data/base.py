@@ -2,7 +2,9 @@
 
 Each loader (AV-Digits, CREMA-D, AVE) turns its files into :class:`MultimodalSplit` arrays, so
 the model, the trainer and later the exporters never need to know where data came from.
-Audio is a sequence with one frame per SNN time step; the image is presented at every step.
+Audio is a sequence with one frame per SNN time step; the image is presented at every step, or,
+for temporal data, a per-step visual stream is given as a few frames per sample mixed by a
+per-step schedule (``frame[t] = sum_k schedule[t, k] * image[k]``), which never stores T copies.
 """
 from __future__ import annotations
 
@@ -17,9 +19,13 @@ from taaf.errors import DataError
 class MultimodalSplit:
     """One split of a paired audio-visual data set.
 
-    audio:  float32 [N, T, F]    one feature frame per time step
-    image:  float32 [N, C, H, W] presented unchanged at every time step
-    labels: int64   [N]
+    audio:    float32 [N, T, F]    one feature frame per time step
+    image:    float32 [N, C, H, W] presented unchanged at every time step, or, with a schedule,
+              float32 [N, K, C, H, W], K frames per sample
+    labels:   int64   [N]
+    schedule: float32 [N, T, K] or None: the visual input at step t is sum_k schedule[t, k] image[k]
+              (a per-step visual stream; the first synapse group is linear, so the encoder
+              convolves the K frames once and mixes the currents)
     """
 
     audio: np.ndarray
@@ -28,13 +34,18 @@ class MultimodalSplit:
     class_names: tuple[str, ...]
     name: str = "split"
     ids: tuple[str, ...] = field(default=())
+    schedule: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.labels)
         if self.audio.ndim != 3:
             raise DataError(f"{self.name}: audio must be [N, T, F], got shape {self.audio.shape}")
-        if self.image.ndim != 4:
+        if self.schedule is None and self.image.ndim != 4:
             raise DataError(f"{self.name}: image must be [N, C, H, W], got shape {self.image.shape}")
+        if self.schedule is not None:
+            if self.image.ndim != 5 or self.schedule.shape != (n, self.audio.shape[1], self.image.shape[1]):
+                raise DataError(f"{self.name}: a visual stream needs image [N, K, C, H, W] and schedule "
+                                f"[N, T, K], got {self.image.shape} and {self.schedule.shape}")
         if self.labels.ndim != 1 or len(self.audio) != n or len(self.image) != n:
             raise DataError(
                 f"{self.name}: sample counts disagree (audio {len(self.audio)}, "
@@ -60,14 +71,27 @@ class MultimodalSplit:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """Per-sample image shape (C, H, W): the input shape of the visual encoder."""
-        return tuple(int(s) for s in self.image.shape[1:])  # type: ignore[return-value]
+        """Per-frame image shape (C, H, W): the input shape of the visual encoder."""
+        return tuple(int(s) for s in self.image.shape[-3:])  # type: ignore[return-value]
+
+    @property
+    def is_stream(self) -> bool:
+        """Whether the visual input changes over time (a schedule is given), which static-image backends refuse."""
+        return self.schedule is not None
+
+    def dense_visual(self) -> np.ndarray:
+        """The visual input as it is seen at each step, [N, T, C, H, W] (static images repeated T times):
+        for export to other tools and plots, never for training (it is T times larger)."""
+        if self.schedule is None:
+            return np.repeat(self.image[:, None], self.n_steps, axis=1)
+        return np.einsum("ntk,nkchw->ntchw", self.schedule, self.image, optimize=True).astype(np.float32)
 
     def subset(self, index: np.ndarray | slice) -> "MultimodalSplit":
         """A split holding only the samples selected by ``index`` (ids kept aligned), e.g. for quick runs."""
         ids = tuple(np.asarray(self.ids, dtype=object)[index]) if self.ids else ()
+        schedule = None if self.schedule is None else self.schedule[index]
         return MultimodalSplit(
-            self.audio[index], self.image[index], self.labels[index], self.class_names, self.name, ids
+            self.audio[index], self.image[index], self.labels[index], self.class_names, self.name, ids, schedule
         )
 
 

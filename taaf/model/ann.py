@@ -95,8 +95,15 @@ class AVANNNet(nn.Module):
         self.fusion = StaticFusion(fa, fv, cfg) if cfg.fusion == "taaf" else None
         self.head = HostHead(cfg.fusion)
 
-    def readouts(self, audio: torch.Tensor, image: torch.Tensor) -> Readouts:
-        """audio [B, T, F], image [B, C, H, W] -> the head's inputs as one step ([B, 1, ...])."""
+    def readouts(self, audio: torch.Tensor, image: torch.Tensor, schedule: torch.Tensor | None = None) -> Readouts:
+        """audio [B, T, F], image [B, C, H, W] -> the head's inputs as one step ([B, 1, ...]). A visual
+        stream (frames [B, K, C, H, W], ``schedule`` [B, T, K]) is averaged over T like the audio."""
+        if schedule is not None:
+            image = torch.einsum("bk,bkchw->bchw", schedule.mean(dim=1), image)
+        elif image.ndim != 4:
+            from taaf.model.encoders import stream_needs_schedule
+
+            raise stream_needs_schedule()
         a, v = self.audio_encoder(audio), self.visual_encoder(image)
         r = Readouts(audio=self.audio_evidence(a).unsqueeze(1), visual=self.visual_evidence(v).unsqueeze(1))
         if self.fusion is not None:
@@ -105,9 +112,9 @@ class AVANNNet(nn.Module):
             r.temporal_scores = torch.zeros_like(r.modality_scores[..., 0])
         return r
 
-    def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
-        """audio [B, T, F], image [B, C, H, W] -> the head's output with T = 1."""
-        return self.head(self.readouts(audio, image))
+    def forward(self, audio: torch.Tensor, image: torch.Tensor, schedule: torch.Tensor | None = None) -> HeadOutput:
+        """audio [B, T, F], image [B, C, H, W] (or stream frames + ``schedule``) -> the head's output with T = 1."""
+        return self.head(self.readouts(audio, image, schedule))
 
     def constrain_(self) -> None:
         """Nothing to project (no neuron parameters); kept so the trainer treats both alike."""

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from taaf.config import AudioEncoderConfig, NeuronConfig, VisualEncoderConfig
+from taaf.errors import TaafError
 from taaf.model.neurons import LIFLayer
 
 
@@ -54,8 +55,37 @@ def visual_synapses(cfg: VisualEncoderConfig) -> tuple[nn.ModuleList, nn.Linear]
     return nn.ModuleList(convs), nn.Linear(c * h * w, cfg.hidden)
 
 
+def stream_needs_schedule() -> TaafError:
+    """The one-line refusal for a per-step visual stream ([B, K, C, H, W] frames) passed without its
+    schedule, i.e. to a path that only knows static images (it would otherwise give wrong results)."""
+    return TaafError("this path takes one static image per sample, but the data has a per-step visual "
+                     "stream (e.g. av-mnist-temporal: frames [N, K, C, H, W] + schedule [N, T, K]); "
+                     "it is not supported here yet")
+
+
+def first_layer_current(conv: nn.Conv2d, image: torch.Tensor, n_steps: int,
+                        schedule: torch.Tensor | None) -> torch.Tensor:
+    """Input current of the first conv layer at every step, [B, T, C', H', W'].
+
+    Static image: convolved once and repeated. Visual stream (``image`` [B, K, C, H, W], ``schedule``
+    [B, T, K]): the conv is linear, so conv(sum_k w_k x_k) = sum_k w_k conv(x_k) + bias, and the K
+    frames are convolved once each instead of T mixed frames being built and convolved."""
+    if schedule is None:
+        if image.ndim != 4:
+            raise stream_needs_schedule()
+        return conv(image).unsqueeze(1).expand(-1, n_steps, -1, -1, -1)
+    batch, k = image.shape[:2]
+    if image.ndim != 5 or schedule.shape != (batch, n_steps, k):
+        raise TaafError(f"visual stream: frames {tuple(image.shape)} and schedule {tuple(schedule.shape)} do "
+                        f"not fit T = {n_steps}")
+    frames = nn.functional.conv2d(image.flatten(0, 1), conv.weight, None, conv.stride, conv.padding)
+    current = torch.einsum("btk,bkchw->btchw", schedule, frames.reshape(batch, k, *frames.shape[1:]))
+    return current if conv.bias is None else current + conv.bias[:, None, None]
+
+
 class VisualEncoder(nn.Module):
-    """Static image presented at every step -> strided Conv2d + LIF layers -> Linear + LIF."""
+    """Static image presented at every step (or a per-step visual stream) -> strided Conv2d + LIF
+    layers -> Linear + LIF."""
 
     def __init__(self, cfg: VisualEncoderConfig, neuron: NeuronConfig):
         super().__init__()
@@ -63,11 +93,11 @@ class VisualEncoder(nn.Module):
         self.neurons = nn.ModuleList(LIFLayer(neuron) for _ in range(len(self.convs) + 1))
         self.out_features = cfg.hidden
 
-    def forward(self, image: torch.Tensor, n_steps: int) -> Trace:
-        """image [B, C, H, W] shown for ``n_steps`` steps -> spikes of every layer."""
+    def forward(self, image: torch.Tensor, n_steps: int, schedule: torch.Tensor | None = None) -> Trace:
+        """image [B, C, H, W] shown for ``n_steps`` steps (or frames [B, K, C, H, W] mixed per step by
+        ``schedule`` [B, T, K]) -> spikes of every layer."""
         batch = image.shape[0]
-        # The first layer's input is the same at every step, so its current is computed once.
-        current = self.convs[0](image).unsqueeze(1).expand(-1, n_steps, -1, -1, -1)
+        current = first_layer_current(self.convs[0], image, n_steps, schedule)
         spikes = [self.neurons[0](current)]
         for conv, lif in zip(self.convs[1:], self.neurons[1:-1]):
             flat = spikes[-1].reshape(batch * n_steps, *spikes[-1].shape[2:])

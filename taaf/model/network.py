@@ -81,10 +81,12 @@ class AVSpikingNet(nn.Module):
                 if name.endswith("weight"):
                     p.mul_(gain)
 
-    def chip(self, audio: torch.Tensor, image: torch.Tensor, record: bool = False) -> ChipOutput:
-        """audio [B, T, F], image [B, C, H, W] -> per-step readouts (and spikes if ``record``)."""
+    def chip(self, audio: torch.Tensor, image: torch.Tensor, record: bool = False,
+             schedule: torch.Tensor | None = None) -> ChipOutput:
+        """audio [B, T, F], image [B, C, H, W] (or a visual stream: frames [B, K, C, H, W] and
+        ``schedule`` [B, T, K]) -> per-step readouts (and spikes if ``record``)."""
         a_trace = self.audio_encoder(audio)
-        v_trace = self.visual_encoder(image, audio.shape[1])
+        v_trace = self.visual_encoder(image, audio.shape[1], schedule)
         a, v = a_trace.spikes[-1], v_trace.spikes[-1]
         if self.audio_warp is not None:
             a, v = self.audio_warp(a), self.visual_warp(v)
@@ -98,9 +100,10 @@ class AVSpikingNet(nn.Module):
             spikes.update({f"visual{i}": s for i, s in enumerate(v_trace.spikes)})
         return ChipOutput(readouts, spikes if record else {})
 
-    def forward(self, audio: torch.Tensor, image: torch.Tensor) -> HeadOutput:
-        """audio [B, T, F], image [B, C, H, W] -> head output; the full network as trained and evaluated."""
-        return self.head(self.chip(audio, image).readouts)
+    def forward(self, audio: torch.Tensor, image: torch.Tensor, schedule: torch.Tensor | None = None) -> HeadOutput:
+        """audio [B, T, F], image [B, C, H, W] (or stream frames + ``schedule``) -> head output; the full
+        network as trained and evaluated."""
+        return self.head(self.chip(audio, image, schedule=schedule).readouts)
 
     def constrain_(self) -> None:
         """Project learned neuron parameters back into their deployable range."""
