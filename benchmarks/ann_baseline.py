@@ -53,7 +53,7 @@ from torch.utils.flop_counter import FlopCounterMode
 _now = time.perf_counter
 _sleep = time.sleep
 
-NO_CUDA = "no CUDA device (torch.cuda.is_available() is False)"
+NO_CUDA = "no GPU lent to this run: no CUDA device (torch.cuda.is_available() is False)"
 NO_NVML = "nvidia-ml-py not installed"
 NO_COUNTER = "NVML energy counter not supported on this GPU"
 

@@ -260,7 +260,8 @@ def merge_counts(parts: Sequence[NetworkCounts]) -> NetworkCounts:
 _ANN_NAMES = ((r"audio_encoder\.synapses\.(\d+)", r"audio_fc\1"), (r"visual_encoder\.convs\.(\d+)", r"visual_conv\1"),
               (r"visual_encoder\.fc", "visual_fc"), (r"audio_evidence", "readout_audio"),
               (r"visual_evidence", "readout_visual"), (r"fusion\.audio_synapses", "fusion_audio_synapses"),
-              (r"fusion\.visual_synapses", "fusion_visual_synapses"), (r"fusion\.modality_score", "readout_modality"))
+              (r"fusion\.visual_synapses", "fusion_visual_synapses"), (r"fusion\.modality_score", "readout_modality"),
+              (r"audio_synapses\.(\d+)", r"audio_fc\1"), (r"convs\.(\d+)", r"visual_conv\1"), (r"fc", "visual_fc"))
 
 
 def ann_layer_name(module: str) -> str:
@@ -271,12 +272,14 @@ def ann_layer_name(module: str) -> str:
     return module
 
 
-def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, batch_size: int = 256) -> AnnCounts:
+def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, batch_size: int = 256,
+              host_steps: int = 1) -> AnnCounts:
     """MACs per inference of every Linear / Conv2d over the split, counted both NeuroBench ways by
     the SNN's own counter (:func:`~benchmarks.metrics.synops.fanout`: effective = non-zero inputs x
     non-zero weights they drive, dense = every valid input-weight pair), plus the padded count
     (out elements x fan-in, per sample) that FlopCounterMode's total must equal, and the host
-    head's weighted sums at T = 1."""
+    head's weighted sums over ``host_steps`` (1 for the time-averaging ANN). A Linear applied to
+    every frame ([B, T, F]) is counted on each frame."""
     import torch
     from torch import nn
 
@@ -292,6 +295,7 @@ def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, batch_size
     effective: dict[str, float] = {}
     dense: dict[str, float] = {}
     fanouts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    fan_in: dict[str, int] = {}
     hooks = []
     for name, module in model.named_modules():
         if not isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -300,11 +304,13 @@ def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, batch_size
 
         def hook(mod, inputs, output, name=name):
             x = inputs[0].detach().double()
+            if isinstance(mod, nn.Linear):
+                x = x.reshape(-1, mod.in_features)  # per-frame layers: every frame is a row
             if name not in fanouts:
                 fanouts[name] = fanout(groups[name], tuple(x.shape[1:]))
-                fan_in = groups[name].weight[0].numel()
-                padded[name] = output[0].numel() * fan_in  # output[0]: one sample, padded positions too
+                fan_in[name] = groups[name].weight[0].numel()
             eff, den = fanouts[name]
+            padded[name] = output[0].numel() * fan_in[name]  # output[0]: one sample, padded positions too
             effective[name] = effective.get(name, 0.0) + float(((x != 0).double().sum(0) * eff).sum())
             dense[name] = dense.get(name, 0.0) + float(den.sum()) * x.shape[0]
 
@@ -319,7 +325,7 @@ def count_ann(model: nn.Module, audio: np.ndarray, image: np.ndarray, batch_size
             h.remove()
     n = len(audio)
     cfg = model.config
-    host = host_counts(HostHead(cfg.fusion, cfg.n_classes, len(MODALITIES)), steps=1)
+    host = host_counts(HostHead(cfg.fusion, cfg.n_classes, len(MODALITIES)), steps=host_steps)
     layers = tuple(AnnLayer(ann_layer_name(k), k, effective[k] / n, dense[k] / n, padded[k],
                            groups[k].weight.numel()) for k in padded)
     biases = sum(p.numel() for k, p in model.named_parameters() if k.endswith("bias"))

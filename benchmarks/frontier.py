@@ -6,7 +6,8 @@
 One point per model on the test split: the SNN at each T of ``--steps`` (the given checkpoint
 at its own T; at any other T one trained with the checkpoint's own train and model settings and
 ``--epochs``, default the checkpoint's, on the same data built with T frames), the ANN baseline
-(``--ann``) and the linear late-fusion floor (:mod:`benchmarks.linear_floor`). Each point's
+(``--ann``), a fair temporal ANN trained here on the SNN's frames (:mod:`benchmarks.temporal_ann`;
+``--no-temporal-ann`` leaves it out) and the linear late-fusion floor (:mod:`benchmarks.linear_floor`). Each point's
 energy is estimated per cost table and counting exactly as ``taaf bench`` does
 (:func:`benchmarks.bench_cli.estimate_tables`: effective and dense counts, the static image's
 first conv once, memory per ``--memory``). A table that cannot run an ANN (loihi, truenorth)
@@ -57,6 +58,8 @@ def register(subparsers) -> None:
                    help="shipped table name or a .json file (default: every shipped table)")
     p.add_argument("--memory", choices=("sram", "none"), default="sram",
                    help="price memory accesses from the tables (sram) or leave them out (none)")
+    p.add_argument("--no-temporal-ann", action="store_true",
+                   help="leave out the fair temporal ANN (trained here on the SNN's frames, about a minute)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(handler=run)
 
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         check_same_data(snn, ann)
     steps = tuple(dict.fromkeys(args.steps or (snn.model_config.n_steps,)))
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    points = build_points(snn, ann, steps, args.epochs, tables, args.memory == "sram")
+    points = build_points(snn, ann, steps, args.epochs, tables, args.memory == "sram", not args.no_temporal_ann)
     report = {"schema": SCHEMA, "model": str(args.model), "ann": args.ann or None, "steps": list(steps),
               "memory_priced": args.memory == "sram", "points": [p.as_dict() for p in points],
               "pareto": {t.name: [p.name for p in pareto(points, t.name)] if _rivals(points, t.name) else None
@@ -158,8 +161,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_points(snn: Checkpoint, ann: Checkpoint | None, steps: Sequence[int], epochs: int | None,
-                 tables: Sequence[CostTable], memory: bool) -> tuple[Point, ...]:
-    """Every point: the SNN at each T (trained when needed), the ANN, the linear floor."""
+                 tables: Sequence[CostTable], memory: bool, temporal: bool = True) -> tuple[Point, ...]:
+    """Every point: the SNN at each T (trained when needed), the ANN baseline, the fair temporal
+    ANN (``temporal``, :mod:`benchmarks.temporal_ann`) and the linear floor."""
     from benchmarks.bench_cli import MAC_TABLE, count_ann, count_split, estimate_tables
     from benchmarks.energy import load_cost_table
     from benchmarks.linear_floor import fit_floor
@@ -183,6 +187,16 @@ def build_points(snn: Checkpoint, ann: Checkpoint | None, steps: Sequence[int], 
         counts = count_ann(model, test.audio, test.image)
         points.append(Point(f"ANN ({ann.model_config.fusion} fusion)", "ann", None,
                             predict(model, test).accuracies().fused, "the given checkpoint",
+                            _ann_estimates(counts, tables, memory), counts.effective_macs + counts.host.macs))
+    if temporal:
+        from benchmarks.temporal_ann import train_temporal_ann
+
+        cfg = replace(snn.model_config, fusion="concat", model="ann")
+        fair = train_temporal_ann(data, cfg, seed=snn.train_config.seed)
+        counts = count_ann(fair.model, test.audio, test.image, host_steps=cfg.n_steps)
+        points.append(Point(f"temporal ANN (concat, T={cfg.n_steps})", "ann", cfg.n_steps, fair.fused,
+                            f"benchmarks/temporal_ann.py: every frame, concat fusion, Adam lr {fair.lr:g} and epoch "
+                            f"{fair.epoch} chosen on val ({fair.seconds:.0f} s)",
                             _ann_estimates(counts, tables, memory), counts.effective_macs + counts.host.macs))
     floor = fit_floor(data, snn.model_config)
     counts = count_ann(floor.model, test.audio, test.image)
@@ -249,9 +263,10 @@ def verdict(points: Sequence[Point], tables: Sequence[CostTable]) -> str:
 
 def render_markdown(points: Sequence[Point], tables: Sequence[CostTable], report: dict, args) -> str:
     """frontier.md: the command, the table, the verdict and how each point was obtained."""
-    cmd = f"taaf frontier {args.model}" + (f" --ann {args.ann}" if args.ann else "") + \
-        f" --steps {' '.join(map(str, report['steps']))}" + (f" --epochs {args.epochs}" if args.epochs else "") + \
-        f" --memory {args.memory} --out {args.out}"
+    cmd = " ".join(["taaf frontier", str(args.model), *(["--ann", args.ann] if args.ann else []),
+                    *(["--no-temporal-ann"] if args.no_temporal_ann else []), "--steps", *map(str, report["steps"]),
+                    *(["--epochs", str(args.epochs)] if args.epochs else []), "--memory", args.memory,
+                    "--out", str(args.out)])
     return "\n".join([
         "# Accuracy vs estimated energy", "", f"`{cmd}`", "",
         "Test accuracy (fused) and ESTIMATED energy per inference (effective NeuroBench counts x cited "
@@ -275,10 +290,9 @@ def plot_frontier(points: Sequence[Point], tables: Sequence[CostTable], path: Pa
         for p in snn:
             ax.annotate(f"T={p.steps}", (p.energy_pj(t.name) * 1e-12, p.accuracy), fontsize=7,
                         xytext=(3, -9), textcoords="offset points")
-        for p, style in ((p, {"ann": "s", "floor": "^"}[p.family]) for p in points if p.family != "snn"):
-            if p.energy_pj(t.name) is not None:
-                ax.plot(p.energy_pj(t.name) * 1e-12, p.accuracy, style, color="tab:orange" if p.family == "ann"
-                        else "tab:green", label=p.name)
+        others = [p for p in points if p.family != "snn" and p.energy_pj(t.name) is not None]
+        for p, style, color in zip(others, ("s", "D", "^", "v"), ("tab:orange", "tab:red", "tab:green", "tab:purple")):
+            ax.plot(p.energy_pj(t.name) * 1e-12, p.accuracy, style, color=color, label=p.name)
         front = pareto(points, t.name) if _rivals(points, t.name) else ()
         ax.plot([p.energy_pj(t.name) * 1e-12 for p in front], [p.accuracy for p in front], "--", color="0.5",
                 lw=0.8, label="Pareto front")

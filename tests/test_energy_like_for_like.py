@@ -123,3 +123,24 @@ def test_ratios_only_like_for_like():
     for cmp in loihi.comparisons:  # Loihi 14 nm per-event + fp32 MACs vs an ANN: never divided
         assert cmp.ann is None and not cmp.like_for_like and cmp.ratio("total") is None
         assert "no ratio" in cmp.ratio_note and cmp.snn.mixed
+
+
+def test_temporal_ann_counted_per_frame_by_hand():
+    from benchmarks.temporal_ann import TemporalANN
+
+    cfg = ModelConfig(n_classes=2, n_steps=3, fusion="concat", audio=AudioEncoderConfig(2, hidden=(2,)),
+                      visual=VisualEncoderConfig((1, 2, 2), channels=(1,), kernel_size=1, strides=(1,), hidden=2),
+                      fused_hidden=2)
+    net = TemporalANN(cfg).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.fill_(0.0 if name.endswith("bias") else 1.0)
+    audio = torch.tensor([[[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]]])  # 1, 0 and 2 non-zero inputs per frame
+    image = torch.tensor([[[[1.0, 0.0], [0.0, 2.0]]]])
+    a = count_ann(net, audio.numpy(), image.numpy(), host_steps=3)
+    layers = {l.name: (l.effective, l.dense, l.padded) for l in a.layers}
+    # audio_fc0: (1 + 0 + 2) inputs x 2 weights; ReLU outputs [1, 1], [0, 0], [2, 2] -> readout 4 x 2
+    assert layers == {"audio_fc0": (6, 12, 12), "visual_conv0": (2, 4, 4), "visual_fc": (4, 8, 8),
+                      "readout_audio": (8, 12, 12), "readout_visual": (4, 4, 4)}
+    assert (a.effective_macs, a.dense_macs, a.host.macs) == (24, 40, 3 * 2 * 2 + 3 * 2)
+    assert a.padded_macs == a.flop_counter.macs

@@ -49,13 +49,18 @@ def pair(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "snn": root / "snn" / "model.pt", "ann": root / "ann" / "model.pt"}
 
 
-def test_frontier_end_to_end(pair, capsys):
+def test_frontier_end_to_end(pair, capsys, monkeypatch):
+    import benchmarks.temporal_ann as temporal
+
+    monkeypatch.setattr(temporal, "EPOCHS", 2)  # the real run trains up to 40 epochs per learning rate
     out = pair["root"] / "out"
     assert main(["frontier", str(pair["snn"]), "--ann", str(pair["ann"]), "--steps", "2", "4", "--epochs", "1",
                  "--cost-table", "cmos45-int8", "loihi", "--out", str(out)]) == 0
     r = json.loads((out / "frontier.json").read_text())
-    assert [p["name"] for p in r["points"]] == ["SNN T=2", "SNN T=4", "ANN (taaf fusion)", "linear late fusion"]
-    snn2, snn4, ann, floor = r["points"]
+    assert [p["name"] for p in r["points"]] == ["SNN T=2", "SNN T=4", "ANN (taaf fusion)",
+                                                 "temporal ANN (concat, T=4)", "linear late fusion"]
+    snn2, snn4, ann, fair, floor = r["points"]
+    assert fair["family"] == "ann" and "chosen on val" in fair["trained"] and fair["energy"]["loihi"]["dense"] is None
     assert snn4["trained"] == "the given checkpoint" and snn2["trained"].startswith("retrained at T = 2")
     for p in r["points"]:
         assert 0.0 <= p["accuracy"] <= 1.0
