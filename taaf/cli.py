@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs before TAAF / OGM-GE balancing starts")
     t.add_argument("--step-loss-weight", type=num.non_negative_finite_float, default=defaults.step_loss_weight,
                    help="TAAF per-step loss lambda (0 = off)")
+    t.add_argument("--attention-entropy-weight", type=num.non_negative_finite_float,
+                   default=defaults.attention_entropy_weight,
+                   help="TAAF: reward spread modality attention (against its collapse; 0 = off)")
     t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
     t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
     t.add_argument("--ogm-alpha", type=num.non_negative_finite_float, default=defaults.ogm_alpha,
@@ -244,7 +247,8 @@ def cmd_train(args) -> int:
         method=args.fusion, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=optimizer, seed=args.seed, gamma=args.gamma, min_coefficient=args.min_coefficient,
         modulation_warmup=args.modulation_warmup, modulate_lr=not args.no_lr_modulation,
-        step_loss_weight=args.step_loss_weight, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
+        step_loss_weight=args.step_loss_weight, attention_entropy_weight=args.attention_entropy_weight,
+        ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
     )
     data = load_dataset(spec)
     model_cfg = model_config_for(data, cfg, model=args.model)

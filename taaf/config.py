@@ -190,6 +190,8 @@ class TrainConfig:
     ``modulation_warmup`` epochs train with k = 1 (both methods; OGM-GE's code has the same
     "modulation starts" knob). OGM-GE: ogm_alpha and ge_noise follow Peng et al. (CVPR 2022).
     ``modulate_lr`` / ``step_loss_weight = 0`` / ``ModelConfig.time_warp`` are the ablation switches.
+    ``attention_entropy_weight`` (TAAF) subtracts that multiple of the normalised modality-attention
+    entropy from the loss, against the collapse of beta onto one modality (0: off).
 
     The balancing defaults were chosen on the AV-Digits *validation* split (imbalance study,
     README), the same number of trials per balancing method: the modality attention saturates
@@ -212,6 +214,7 @@ class TrainConfig:
     modulate_lr: bool = True
     modulation_warmup: int = 1
     step_loss_weight: float = 0.5
+    attention_entropy_weight: float = 0.0
     ogm_alpha: float = 0.1
     ge_noise: bool = True
 
@@ -228,7 +231,7 @@ class TrainConfig:
         check_count("seed", self.seed, MAX_SEED, low=0)
         check_count("modulation_warmup", self.modulation_warmup, MAX_EPOCHS, low=0)
         check_real("lr", self.lr, 0.0, MAX_FACTOR, open_low=True)
-        for name in ("weight_decay", "gamma", "step_loss_weight", "ogm_alpha"):
+        for name in ("weight_decay", "gamma", "step_loss_weight", "ogm_alpha", "attention_entropy_weight"):
             check_real(name, getattr(self, name), 0.0, MAX_FACTOR)
         check_real("min_coefficient", self.min_coefficient, 0.0, 1.0)
 

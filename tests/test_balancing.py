@@ -53,6 +53,35 @@ def test_gradient_modulation_scales_and_adds_noise():
     assert 0.7 < float(noise.std() / before.std()) < 1.3  # GE: N(0, std(grad))
 
 
+def test_attention_entropy_is_one_when_uniform_and_zero_when_collapsed():
+    uniform = modulation.attention_entropy(torch.full((3, 4), 0.25), torch.full((3, 4, 2), 0.5))
+    torch.testing.assert_close(uniform, torch.ones(2))
+    alpha = torch.zeros(3, 4)
+    alpha[:, 2] = 1
+    beta = torch.zeros(3, 4, 2)
+    beta[..., 1] = 1
+    torch.testing.assert_close(modulation.attention_entropy(alpha, beta), torch.zeros(2))
+    half = modulation.attention_entropy(torch.tensor([[0.5, 0.5, 0.0, 0.0]]), torch.tensor([[[0.9, 0.1]] * 4]))
+    assert math.isclose(float(half[0]), 0.5, rel_tol=1e-5)  # log 2 / log 4
+    assert math.isclose(float(half[1]), -(0.9 * math.log(0.9) + 0.1 * math.log(0.1)) / math.log(2), rel_tol=1e-5)
+
+
+def test_entropy_term_rewards_spread_modality_attention():
+    import dataclasses
+
+    out, _ = _head()
+    scores = torch.tensor([[[2.0, 0.0]] * 3] * 4, requires_grad=True)  # beta leans to audio
+    out = dataclasses.replace(out, beta=torch.softmax(scores, -1))
+    labels = torch.tensor([0, 1, 2, 3])
+    base = losses.taaf_loss(out, labels, 0.5)
+    beta = out.beta.detach()
+    entropy = float(-(beta * beta.log()).sum(-1).mean() / math.log(2))
+    with_term = losses.taaf_loss(out, labels, 0.5, entropy_weight=0.3)
+    assert math.isclose(float(with_term), float(base) - 0.3 * entropy, rel_tol=1e-6)
+    (grad,) = torch.autograd.grad(with_term, scores)
+    assert (grad[..., 0] > 0).all() and (grad[..., 1] < 0).all()  # descent moves beta toward uniform
+
+
 def test_published_ge_noise_is_drawn_after_scaling():
     p = torch.nn.Parameter(torch.zeros(4000))
     p.grad = torch.randn(4000, generator=torch.Generator().manual_seed(0))

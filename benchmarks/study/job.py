@@ -115,7 +115,8 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
         train_seconds=seconds, device=str(device),
         history=[{"epoch": e.epoch, "loss": e.loss, "val": e.val, "test": e.test,
                   "importance": {m: e.importance[m] for m in MODALITIES},
-                  "coefficient": {m: e.coefficient[m] for m in MODALITIES}} for e in result.history],
+                  "coefficient": {m: e.coefficient[m] for m in MODALITIES},
+                  "attention_entropy": dict(e.attention_entropy)} for e in result.history],
         attention=attention,
     )
 

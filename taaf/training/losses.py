@@ -14,6 +14,8 @@ the concat-aux baseline uses :func:`taaf_loss` on the concat head, whose alpha i
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -25,10 +27,16 @@ def fused_loss(out: HeadOutput, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(out.logits, labels)
 
 
-def taaf_loss(out: HeadOutput, labels: torch.Tensor, step_weight: float) -> torch.Tensor:
+def taaf_loss(out: HeadOutput, labels: torch.Tensor, step_weight: float, entropy_weight: float = 0.0) -> torch.Tensor:
     """TAAF's loss: fused cross-entropy plus ``step_weight`` times the alpha-weighted per-step, per-modality
-    cross-entropy."""
+    cross-entropy, minus ``entropy_weight`` times the modality attention's normalised entropy
+    (mean over samples and steps of H(beta_t) / log M: 1 when uniform), which keeps beta from
+    collapsing onto one modality."""
     loss = F.cross_entropy(out.logits, labels)
+    if entropy_weight > 0:
+        beta = out.beta
+        entropy = -(beta * torch.log(beta.clamp_min(1e-12))).sum(-1).mean() / math.log(beta.shape[-1])
+        loss = loss - entropy_weight * entropy
     if step_weight > 0:
         per_step = torch.stack([_per_step_ce(ev, labels) for ev in out.modality_step_logits]).mean(dim=0)
         loss = loss + step_weight * (out.alpha.detach() * per_step).sum(dim=1).mean()

@@ -33,7 +33,8 @@ def save_figure(fig, path: Path) -> None:
 
 
 def plot_training(history: list[dict], path: Path, title: str = "") -> None:
-    """Accuracy (val solid, test dashed), loss, balancing importance and coefficients per epoch."""
+    """Accuracy (val solid, test dashed), loss with the attention entropy, balancing importance
+    and coefficients per epoch."""
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     ax = axes[0, 0]
@@ -43,8 +44,15 @@ def plot_training(history: list[dict], path: Path, title: str = "") -> None:
     ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title="accuracy: fused vs unimodal")
     ax.legend(fontsize=7, ncol=2)
     ax = axes[0, 1]
-    ax.plot(epochs, [h["loss"] for h in history], color="black")
-    ax.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax.plot(epochs, [h["loss"] for h in history], color="black", label="loss")
+    ax.set(xlabel="epoch", ylabel="training loss", title="loss and attention entropy")
+    if all(h.get("attention_entropy") for h in history):  # histories written before it was logged lack it
+        twin = ax.twinx()
+        for kind, style in (("temporal", "--"), ("modality", ":")):
+            twin.plot(epochs, [h["attention_entropy"][kind] for h in history], color="tab:green", ls=style,
+                      label=f"{kind} attention entropy")
+        twin.set(ylabel="entropy / log n (1 = uniform)", ylim=(0, 1.05))
+        twin.legend(fontsize=7, loc="upper right")
     ax = axes[1, 0]
     for m in MODALITIES:
         ax.plot(epochs, [h["importance"][m] for h in history], color=COLORS[m], label=m)

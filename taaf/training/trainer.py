@@ -54,6 +54,7 @@ class EpochRecord:
     coefficient: dict[str, float]  # mean k_m applied during the epoch
     seconds: float
     samples_per_second: float
+    attention_entropy: dict[str, float] = field(default_factory=dict)  # temporal / modality, 1 = uniform
 
 
 @dataclass
@@ -181,6 +182,7 @@ class StepStats:
     correct: int  # fused-head hits in this rank's batch
     importance: torch.Tensor  # [M] on cpu, averaged over ranks: what drove balancing
     coefficient: torch.Tensor  # [M] on cpu, the k_m applied
+    entropy: torch.Tensor = field(default_factory=lambda: torch.ones(2))  # temporal, modality attention
 
 
 def build_model_and_optimizer(model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device
@@ -208,7 +210,8 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
     """
     out = trainable(audio, image) if schedule is None else trainable(audio, image, schedule)
     if cfg.method in ("taaf", "concat-aux"):  # concat's head has uniform alpha: the plain mean over steps
-        loss = losses.taaf_loss(out, labels, cfg.step_loss_weight)
+        loss = losses.taaf_loss(out, labels, cfg.step_loss_weight,
+                                cfg.attention_entropy_weight if cfg.method == "taaf" else 0.0)
     else:
         loss = losses.fused_loss(out, labels)
     if cfg.method == "taaf":
@@ -242,7 +245,8 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
     optimizer.step()
     getattr(trainable, "module", trainable).constrain_()  # DDP wraps the model in .module
     return StepStats(loss=float(loss.detach()), correct=int((out.logits.argmax(-1) == labels).sum()),
-                     importance=importance.cpu(), coefficient=k)
+                     importance=importance.cpu(), coefficient=k,
+                     entropy=modulation.attention_entropy(out.alpha, out.beta).cpu())
 
 
 def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | None = None,
@@ -275,7 +279,8 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         order = world.shard(torch.randperm(n, generator=order_gen)).to(device)
         per_rank = max(1, cfg.batch_size // world.world)
         batches = range(0, len(order), per_rank)
-        sums = {"loss": 0.0, "correct": 0.0, "seen": 0, "imp": torch.zeros(2), "k": torch.zeros(2), "steps": 0}
+        sums = {"loss": 0.0, "correct": 0.0, "seen": 0, "imp": torch.zeros(2), "k": torch.zeros(2), "steps": 0,
+                "entropy": torch.zeros(2)}
         bar = progress_bar(batches, f"epoch {epoch}/{cfg.epochs} [{cfg.method}]", progress and world.is_main)
         model.train()
         for b in bar:
@@ -288,6 +293,7 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
             sums["seen"] += len(idx)
             sums["imp"] += step.importance
             sums["k"] += step.coefficient
+            sums["entropy"] += step.entropy
             sums["steps"] += 1
             bar.set_postfix(loss=f"{step.loss:.3f}", k_a=f"{float(step.coefficient[0]):.2f}",
                             k_v=f"{float(step.coefficient[1]):.2f}")
@@ -309,13 +315,16 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
                 coefficient={m: float(sums["k"][i] / steps) for i, m in enumerate(MODALITIES)},
                 seconds=elapsed,
                 samples_per_second=seen / elapsed,
+                attention_entropy={"temporal": float(sums["entropy"][0] / steps),
+                                   "modality": float(sums["entropy"][1] / steps)},
             )
             result.history.append(record)
             if progress:
                 tqdm.write(
                     f"epoch {epoch:3d}  loss {record.loss:.3f}  val fused {val.fused:.3f} audio {val.audio:.3f} "
                     f"visual {val.visual:.3f}  k_a {record.coefficient['audio']:.2f} "
-                    f"k_v {record.coefficient['visual']:.2f}  {record.samples_per_second:.0f} samples/s"
+                    f"k_v {record.coefficient['visual']:.2f}  H_t {record.attention_entropy['temporal']:.2f} "
+                    f"H_m {record.attention_entropy['modality']:.2f}  {record.samples_per_second:.0f} samples/s"
                 )
             if val.fused > best_val:
                 best_val, best_state = val.fused, copy.deepcopy(model.state_dict())
