@@ -44,12 +44,20 @@ class Backend:
         return self.for_model(model, dt)
 
     def run_graph(self, graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], dt: float | None,
-                  record: bool = False):
-        """Run ``graph`` on ``inputs`` (one array per Input node, [T, B, *shape])."""
+                  record: bool = False, calibrate: bool = False):
+        """Run ``graph`` on ``inputs`` (one array per Input node, [T, B, *shape]). ``calibrate``
+        (fixed-point backends only): each layer's scale follows the currents the float reference
+        drives on these inputs (:func:`hardware.loihi.program.calibrated_rule`), not the
+        worst-case bound."""
         if self.for_graph is None:
             raise TaafError(f"backend {self.name!r} cannot run a NIR file: {self.graph_note}")
+        if calibrate and not self.fixed_point:
+            raise TaafError(f"backend {self.name!r} is not fixed point: calibration picks fixed-point scales "
+                            f"(use lava-fixed or loihi-emu)")
         if self.name != "reference":  # the reference simulator sizes its own run
             check_run_budget(graph, inputs, dt, record)
+        if calibrate:
+            return self.for_graph(graph, inputs, dt, record, calibrate=True)
         return self.for_graph(graph, inputs, dt, record)
 
 
@@ -133,19 +141,27 @@ def _peer_graph(name):
     return run
 
 
+def _calibrated(graph, inputs, dt, calibrate: bool):
+    from hardware.loihi.program import calibrated_rule
+
+    return calibrated_rule(graph, inputs, dt) if calibrate else None
+
+
 def _lava_graph(fixed):
-    def run(graph, inputs, dt, record):
+    def run(graph, inputs, dt, record, calibrate=False):
         from hardware.loihi.lava_backend import run_lava_graph
 
-        return run_lava_graph(graph, inputs, fixed=fixed, dt=dt, record_v=record)
+        return run_lava_graph(graph, inputs, fixed=fixed, dt=dt, record_v=record,
+                              rule=_calibrated(graph, inputs, dt, calibrate))
     return run
 
 
 def _emu_graph(fixed):
-    def run(graph, inputs, dt, record):
+    def run(graph, inputs, dt, record, calibrate=False):
         from hardware.loihi.emulator import emulate_graph
 
-        return emulate_graph(graph, inputs, fixed=fixed, dt=dt, record_v=record)
+        return emulate_graph(graph, inputs, fixed=fixed, dt=dt, record_v=record,
+                             rule=_calibrated(graph, inputs, dt, calibrate))
     return run
 
 

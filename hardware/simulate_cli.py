@@ -55,6 +55,9 @@ def register(subparsers) -> None:
     p.add_argument("--record", action="store_true", help="graph mode: also write every node's states")
     p.add_argument("--strict", action="store_true",
                    help="graph mode: refuse a file that fails nir's type check (default: run it with a warning)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="graph mode, fixed-point backends: choose each layer's scale from the currents the float "
+                        "reference drives on --input (finer weights than the worst-case bound allows)")
     p.add_argument("--dt", type=num.positive_finite_float, default=None,
                    help="time step (s, > 0); default: the graph's metadata, else 1e-4")
     p.set_defaults(handler=run)
@@ -76,8 +79,8 @@ def _run_checkpoint(args) -> int:
     from taaf.dynamics import DEFAULT_DT
 
     backend = get_backend(args.backend)
-    if args.input or args.out or args.record:
-        raise TaafError(f"{args.target} is a checkpoint: --input, -o and --record are for a .nir graph "
+    if args.input or args.out or args.record or getattr(args, "calibrate", False):
+        raise TaafError(f"{args.target} is a checkpoint: --input, -o, --record and --calibrate are for a .nir graph "
                         f"(a checkpoint runs on its own data split)")
     if args.save:
         check_output_file(args.save, inputs=[args.target])
@@ -133,7 +136,8 @@ def _run_graph(args) -> int:
         dt = DEFAULT_GRAPH_DT
         notices.warn(f"{args.target} has no dt metadata; running with dt = {dt} s (set --dt)")
     start = time.perf_counter()
-    result = backend.run_graph(graph, inputs, dt, record=bool(args.record))
+    result = backend.run_graph(graph, inputs, dt, record=bool(args.record),
+                               calibrate=bool(getattr(args, "calibrate", False)))
     elapsed = time.perf_counter() - start
     arrays = {f"output__{k}": v for k, v in result.outputs.items()}
     for node, states in result.states.items():

@@ -223,3 +223,64 @@ def hand_built_delay_cuba_li(path: Path, seed: int = 0, dt: float = 1e-4) -> Pat
              ("fc2", "li"), ("li", "output"), ("cuba", "spikes")]
     nir.write(path, nir.NIRGraph(nodes, edges, metadata={"dt": dt}))
     return path
+
+
+def nmnist_like(n: int, steps: int = 30, seed: int = 0, size: int = 34) -> np.ndarray:
+    """N-MNIST-like events ``[steps, n, 2, size, size]`` (ON, OFF): scikit-learn's 8x8 digits
+    scaled up and moved along N-MNIST's three saccades (a triangle of ~7 px), an event where
+    the moving image brightens / darkens by more than 0.15 (each kept with p = 0.5) plus 0.2 %
+    noise: ~600-700 sparse events per 34 x 34 sample and 30 steps, edges of the digit only (the
+    regime the sinabs CNN was trained in; dense uniform noise is not)."""
+    from scipy.ndimage import shift, zoom
+    from sklearn.datasets import load_digits
+
+    rng = np.random.default_rng(seed)
+    images = load_digits().images
+    out = np.zeros((steps, n, 2, size, size), np.float32)
+    path = np.array([[0, 0], [3.5, 7], [7, 0], [0, 0]], np.float64) * (size / 34)
+    inner = size - 6
+    for b, i in enumerate(rng.choice(len(images), n, replace=False)):
+        canvas = np.zeros((size, size))
+        canvas[1:1 + inner, 1:1 + inner] = zoom(images[i] / 16.0, inner / 8, order=1)[:inner, :inner].clip(0, 1)
+        previous = None
+        for t in range(steps + 1):
+            leg = min(3 * t // (steps + 1), 2)
+            f = 3 * t / (steps + 1) - leg
+            frame = shift(canvas, path[leg] + f * (path[leg + 1] - path[leg]), order=1)
+            if previous is not None:
+                d = frame - previous
+                for pol, moved in enumerate((d > 0.15, d < -0.15)):
+                    out[t - 1, b, pol] = (moved & (rng.random(d.shape) < 0.5)) | (rng.random(d.shape) < 0.002)
+            previous = frame
+    return out
+
+
+def hand_built_if_cnn(seed: int = 0, size: int = 16) -> nir.NIRGraph:
+    """A sinabs-style IF/SumPool CNN built with nir alone (no sinabs): Conv2d(2->8, k3, p1) -> IF
+    -> SumPool2d(2) -> Conv2d(8->8, k3, p1) -> IF -> SumPool2d(2) -> Flatten -> Affine(->32)
+    -> IF -> Affine(32->10) -> IF -> Output; thresholds 1, r = 1, biases, weights drawn at the
+    sinabs CNN's spread (std ~0.2-0.4), for :func:`nmnist_like` inputs of ``size`` x ``size``."""
+    rng = np.random.default_rng(seed)
+    q = size // 4
+
+    def if_node(shape):
+        return nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+
+    def conv(c_in, c_out, hw, std):
+        return nir.Conv2d(input_shape=(hw, hw), weight=rng.normal(0.05, std, (c_out, c_in, 3, 3)), stride=1,
+                          padding=1, dilation=1, groups=1, bias=rng.normal(0.0, 0.01, c_out))
+
+    nodes = {
+        "input": nir.Input(np.array([2, size, size])),
+        "conv0": conv(2, 8, size, 0.4), "if0": if_node((8, size, size)),
+        "pool0": nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+        "conv1": conv(8, 8, size // 2, 0.25), "if1": if_node((8, size // 2, size // 2)),
+        "pool1": nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+        "flat": nir.Flatten({"input": np.array([8, q, q])}, start_dim=0),
+        "fc0": nir.Affine(rng.normal(0.02, 0.2, (32, 8 * q * q)), rng.normal(0.0, 0.01, 32)),
+        "if2": if_node((32,)),
+        "fc1": nir.Affine(rng.normal(0.05, 0.3, (10, 32)), np.zeros(10)), "if3": if_node((10,)),
+        "output": nir.Output(np.array([10])),
+    }
+    order = list(nodes)
+    return nir.NIRGraph(nodes, list(zip(order[:-1], order[1:])), metadata={"dt": 1e-4})

@@ -251,7 +251,12 @@ class QuantizedLIF:
 class QuantizedLayer:
     """A LIF layer and the synapse groups into it, on one integer scale ``2^scale_exp``
     (integer voltage = 2^scale_exp x float voltage). ``activation_pos``/``_neg``: per-neuron
-    worst-case positive / negative ``a_in`` from all synapse groups."""
+    worst-case positive / negative ``a_in`` from all synapse groups.
+
+    ``fine``: per synapse group, ``None`` or a second group from the same source with the
+    first's rounding residual at a 7-bit finer exponent (a second Lava Dense; Lava sums both
+    into ``a_in``), so 8-bit mantissas give ~15-bit weights where a rule asks for it
+    (:class:`~hardware.loihi.quant_rules.PowerOfTwoRule`'s ``fine_weights``)."""
 
     layer: str
     scale_exp: int
@@ -259,6 +264,7 @@ class QuantizedLayer:
     synapses: tuple[QuantizedSynapses, ...]
     activation_pos: np.ndarray
     activation_neg: np.ndarray
+    fine: tuple[QuantizedSynapses | None, ...] = ()
 
 
 @dataclass(frozen=True)

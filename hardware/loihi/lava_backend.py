@@ -75,11 +75,15 @@ def lava_runner(model: AVSpikingNet, fixed: bool, dt: float = DEFAULT_DT,
 def default_input_ranges(inputs: Mapping[str, np.ndarray]) -> dict[str, float]:
     """max |x| of each input rounded up to a power of two (at least 1): the fixed-point input
     range used by :func:`run_lava_graph` when none is given (depends on the batch: pass
-    ``input_ranges`` for results that do not)."""
+    ``input_ranges`` for results that do not). An input whose values are all integers (spike
+    trains, event counts) gets a :class:`~hardware.loihi.quant_rules.IntegerRange`: it is sent
+    without fractional bits, which leaves its synapses the weight exponents of spikes."""
     out = {}
     for name, x in inputs.items():
-        peak = float(np.abs(np.asarray(x, np.float64)).max(initial=0.0))
-        out[name] = float(2.0 ** max(0, math.ceil(math.log2(peak)))) if peak > 0 else 1.0
+        x = np.asarray(x, np.float64)
+        peak = float(np.abs(x).max(initial=0.0))
+        value = float(2.0 ** max(0, math.ceil(math.log2(peak)))) if peak > 0 else 1.0
+        out[name] = qr.IntegerRange(value) if np.array_equal(x, np.rint(x)) else value
     return out
 
 

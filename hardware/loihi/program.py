@@ -112,7 +112,8 @@ def map_graph(graph: nir.NIRGraph, dt: float | None = None, fixed: bool = False,
               rule: qr.QuantizationRule | None = None,
               input_ranges: Mapping[str, float] | None = None) -> LavaProgram:
     """The graph as Lava parameters. Fixed point needs ``input_ranges`` (max |x| per Input,
-    the documented encoding range); float ignores it."""
+    the documented encoding range; a :class:`~hardware.loihi.quant_rules.IntegerRange` for an
+    input of integers, sent without fractional bits); float ignores it."""
     lowered = graph if isinstance(graph, ChipGraph) else lower_graph(graph, dt)
     if isinstance(rule, qr.NetxRule):
         _netx_holds(lowered)
@@ -124,7 +125,56 @@ def map_graph(graph: nir.NIRGraph, dt: float | None = None, fixed: bool = False,
     if missing:
         raise LavaMappingError(f"fixed point needs the input range (max |x|) of Input(s) {missing}")
     encodings = {n: rule.input_encoding(n, float(ranges[n])) for n in lowered.inputs}
+    encodings.update({n: qr.integer_encoding(e) for n, e in encodings.items()
+                      if isinstance(ranges[n], qr.IntegerRange)})
     return _fixed_program(lowered, rule, encodings)
+
+
+def measured_currents(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray],
+                      dt: float | None = None) -> dict[str, float]:
+    """Per chip neuron layer, the largest |summed synaptic input| (float voltage per step: every
+    term ``gain x matrix @ source[t - delay]``, the Lava ``a_in`` before quantisation) that the
+    float reference simulator drives on ``inputs`` [T, B, *shape]: what
+    :func:`calibrated_rule` hands the quantisation rule instead of its worst-case bound."""
+    from hardware.reference import ReferenceSimulator
+
+    lowered = lower_graph(graph, dt)
+    nodes = [n for n in graph.nodes if n in lowered.split or n in lowered.neurons]
+    result = ReferenceSimulator(graph, lowered.dt).run(inputs, record=nodes)
+    steps = next(iter(result.outputs.values())).shape[0] if result.outputs else None
+    signals: dict[str, np.ndarray] = {}
+    for name, shape in lowered.inputs.items():
+        x = np.asarray(inputs[name], np.float64)
+        x = x[:, None] if x.ndim == len(shape) + 1 else x
+        signals[name] = x.reshape(x.shape[0], x.shape[1], -1)
+        steps = x.shape[0]
+    batch = next(iter(signals.values())).shape[1] if signals else 1
+    for node in nodes:
+        s = np.asarray(result.states[node]["spikes"], np.float64)
+        s = s.reshape(s.shape[0], batch, -1)
+        signals.update(lowered.split[node].take(s) if node in lowered.split else {node: s})
+    signals[BIAS] = np.ones((steps, batch, 1))
+    out = {}
+    for name, layer in lowered.neurons.items():
+        current = np.zeros((steps, batch, layer.size))
+        for t in layer.terms:
+            src = signals[t.source]
+            src = src if t.matrix is None else src @ np.asarray(t.matrix, np.float64).T
+            current[t.delay:] += src[:steps - t.delay]
+        out[name] = float(np.abs(current * layer.gain).max(initial=0.0))
+    return out
+
+
+def calibrated_rule(graph: nir.NIRGraph, inputs: Mapping[str, np.ndarray], dt: float | None = None,
+                    rule: qr.PowerOfTwoRule | None = None) -> qr.PowerOfTwoRule:
+    """``rule`` (default :class:`~hardware.loihi.quant_rules.PowerOfTwoRule`) with the currents
+    :func:`measured_currents` finds on ``inputs`` (calibration data: the inputs to run, or a
+    representative set): each layer's scale then follows the current its inputs really drive,
+    not the all-inputs-at-once bound (see the rule's ``currents``)."""
+    import dataclasses
+
+    rule = rule or qr.PowerOfTwoRule()
+    return dataclasses.replace(rule, currents=tuple(sorted(measured_currents(graph, inputs, dt).items())))
 
 
 def _netx_holds(lowered: ChipGraph) -> None:
@@ -177,10 +227,13 @@ def _fixed_program(lowered: ChipGraph, rule, encodings) -> LavaProgram:
         lif = q.lif
         layers[name] = LayerParams(name, layer.size, du=lif.du, dv=lif.dv, vth=lif.vth, bias_mant=lif.bias_mant,
                                    bias_exp=lif.bias_exp, latency=layer.latency, scale_exp=q.scale_exp)
-        for t, syn in zip(layer.terms, q.synapses):
-            synapses.append(SynapseParams(f"{name}<-{t.source}@{t.delay}", t.source, name, syn.weights,
-                                          lowered.synaptic_delay(name, t), syn.weight_exp, int(syn.sign_mode),
-                                          graded=t.source in lowered.inputs, nir_delay=t.delay))
+        for t, syn, fine in zip(layer.terms, q.synapses, q.fine or (None,) * len(q.synapses)):
+            for suffix, group in (("", syn), ("+fine", fine)):
+                if group is not None:  # a fine group: a second Dense on the same edge (QuantizedLayer.fine)
+                    synapses.append(SynapseParams(
+                        f"{name}<-{t.source}@{t.delay}{suffix}", t.source, name, group.weights,
+                        lowered.synaptic_delay(name, t), group.weight_exp, int(group.sign_mode),
+                        graded=t.source in lowered.inputs, nir_delay=t.delay))
     readouts = {}
     for name, r in lowered.readouts.items():
         size = int(np.prod(r.shape))
@@ -263,4 +316,5 @@ def _layer_state(program: LavaProgram, layout: BatchLayout, raw: Mapping[str, np
     return entry
 
 
-__all__ = ["LavaProgram", "LavaResult", "LayerParams", "ReadoutParams", "SynapseParams", "map_graph", "unpack"]
+__all__ = ["LavaProgram", "LavaResult", "LayerParams", "ReadoutParams", "SynapseParams", "calibrated_rule", "map_graph",
+           "measured_currents", "unpack"]

@@ -27,6 +27,26 @@ layer) use the same ``S`` and the layer's dynamics are preserved up to rounding:
   their 8-bit mantissas. No ``s`` fits, or a synapse group's weights vanish (all mantissas 0)
   at the ``s`` that fits -> :class:`FixedPointRangeError` naming the layer.
 
+Fine weights, integer inputs, calibrated currents (IF networks)
+--------------------------------------------------------------
+A non-leaky layer (IF, ``dv = 0``) integrates every weight-rounding error for as long as it
+runs, and deep IF networks turn the drift into shifted spikes: on the NIR paper's sinabs
+N-MNIST CNN (8 N-MNIST-like samples x 30 steps, ``tests/test_if_quantisation.py``) 8-bit
+weights alone gave 103 wrong output entries against 70 reference spikes, worse than silence;
+the v clip and the threshold's bits changed nothing measurable. So:
+
+* **fine weights** (``fine_weights``, default for non-leaky layers): each synapse group gets a
+  second Lava Dense on the same edge holding its rounding residual at exponent
+  ``max(e - 7, -1)`` (~15-bit weights, twice the synapses). Not below -1: Lava floors
+  ``W x >> -e`` each step (a bias the IF integrates); MIXED weights are even, so ``>> 1`` is
+  exact. 103 -> 31 wrong entries.
+* **integer inputs** (:class:`IntegerRange`): spike trains are sent with no fractional bits, so
+  the first layer's exponents stay in Loihi's range (2^11-valued spikes pushed them below -8).
+* **calibrated currents** (``currents``, opt-in: :func:`~hardware.loihi.program.calibrated_rule`,
+  ``taaf simulate --calibrate``): the scale follows the measured input current (x 1.25)
+  instead of the all-inputs-at-once bound, 2-4x below it in that CNN, so scales rise by 1-2
+  (finer ``a_in`` units): 31 -> 14 wrong entries (all layers: 0.9998 agreement).
+
 Readouts (synapses into a recorder, no neuron) use the same mantissas with no activation
 shift; their integer output divided by ``2^s`` is the float readout.
 
@@ -44,21 +64,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from hardware.errors import FixedPointRangeError
 from hardware.loihi.fixed_point import (
     ACT_SHIFT,
-    BIAS_EXP_MAX,
-    BIAS_EXP_MIN,
     BIAS_MANT_MAX,
     BIAS_MANT_MIN,
     DECAY_UNITY,
     DS_OFFSET,
     DU_MAX,
-    DV_MAX,
     GRADED_MAX,
     MANTISSA_MAX,
     UV_MAX,
@@ -76,7 +92,21 @@ from hardware.loihi.fixed_point import (
     lava_weights,
     u_bound,
 )
+from hardware.loihi.quant_terms import (  # the rules' inputs and shared register helpers
+    FloatNeuron,
+    FloatTerm,
+    QuantizationRule,
+    _best_mantissa_exp,
+    _bias_registers,
+    _decay_register,
+    activation_bounds,
+)
 from hardware.netx.format import NETX_BIAS_EXP
+
+
+FINE_WEIGHTS = ("non-leaky", "always", "never")  # PowerOfTwoRule.fine_weights
+FINE_BITS = 7  # a fine group's exponent below its coarse group's: the residual (|r| <= 2^e) keeps |m| <= 64
+FINE_EXP_MIN = -1  # MIXED weights are even, so ``W x >> 1`` is exact; a lower exponent's floor is not
 
 
 def _fail(layer: str, what: str, value, lo, hi, hint: str = "") -> FixedPointRangeError:
@@ -84,101 +114,22 @@ def _fail(layer: str, what: str, value, lo, hi, hint: str = "") -> FixedPointRan
     return FixedPointRangeError(f"{layer}: {what} = {value} is outside the allowed range [{lo}, {hi}]{extra}")
 
 
-@dataclass(frozen=True)
-class FloatTerm:
-    """One float synapse group into a layer: ``weights`` [n_out, n_in] (gain already folded),
-    from a source whose integer messages are ``x_int = x 2^frac_bits`` with ``|x_int| <= max_int``
-    (spikes: frac_bits 0, max_int 1, unsigned)."""
+class IntegerRange(float):
+    """An input range (max |x|, a float like any other) that also says the input's values are
+    integers (spike trains, event counts): :func:`integer_encoding` sends them without
+    fractional bits. A rule's graded encoding of a spike as ``2^frac_bits`` (2^11 by default)
+    is exact too, but pushes the weight exponents of its synapses 11 steps down, below Loihi's
+    -8: the first layer then loses its fine weights (see :class:`PowerOfTwoRule`)."""
 
-    name: str
-    weights: np.ndarray
-    frac_bits: int = 0
-    max_int: int = 1
-    signed: bool = False  # graded (analog) messages can be negative; spikes cannot
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class FloatNeuron:
-    """A layer's float per-step coefficients: ``dv = 1 - decay``; ``du = 1`` for a LIF without
-    current state (else 1 - synaptic decay); ``threshold``; ``bias`` [n] (voltage per step)."""
-
-    dv: float
-    du: float
-    threshold: float
-    bias: np.ndarray
-
-
-class QuantizationRule(Protocol):
-    """What the Lava program, the emulator and the netx export need from a rule, so any rule
-    (the default, the NIR paper's, netx's, a test's) plugs into all of them.
-
-    ``name`` is recorded in every exported program; every method raises
-    :class:`~hardware.errors.FixedPointRangeError` naming the layer when nothing fits."""
-
-    name: str
-
-    def input_encoding(self, name: str, max_abs: float) -> InputEncoding:
-        """The graded message encoding of an analog Input whose values satisfy ``|x| <= max_abs``."""
-        ...
-
-    def layer(self, layer: str, terms: list[FloatTerm], neuron: FloatNeuron,
-              gated: bool = False) -> QuantizedLayer:
-        """Registers of one LIF layer and of every synapse group into it, on one scale
-        (``gated``: the layer is silenced by the batch gate, whose inhibition must fit too)."""
-        ...
-
-    def readout(self, layer: str, terms: list[FloatTerm]) -> QuantizedReadout:
-        """Registers of the synapse groups into a recorder (a NIR Output without neurons)."""
-        ...
-
-
-def _best_mantissa_exp(w: np.ndarray, limit: int = MANTISSA_MAX) -> int:
-    """Largest k with max|w| 2^k <= limit (weights all zero: 0)."""
-    peak = float(np.abs(w).max(initial=0.0))
-    if peak == 0.0:
-        return 0
-    return math.floor(math.log2(limit / peak))
-
-
-def _decay_register(layer: str, what: str, d: float, factor: float = DECAY_UNITY, rounding=np.rint) -> int:
-    if not np.isfinite(d) or d < 0:
-        raise FixedPointRangeError(f"{layer}: {what} = {d} must be a finite number >= 0")
-    value = int(rounding(d * factor))
-    if value > DV_MAX:
-        raise _fail(layer, what, f"{value} (= {what} {d:.6g} x {factor:g})", 0, DV_MAX,
-                    "a decay of 0 (tau = dt) is not representable on Loihi; use tau > dt")
-    return value
-
-
-def _bias_registers(layer: str, bias_int: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Integer bias -> (mant, exp) per neuron with the smallest exp; None if it cannot fit."""
-    bias_int = np.asarray(bias_int, dtype=np.float64)
-    mant = np.zeros(bias_int.shape, np.int64)
-    exp = np.full(bias_int.shape, -1, np.int64)
-    for e in range(BIAS_EXP_MIN, BIAS_EXP_MAX + 1):
-        m = np.rint(bias_int / 2.0 ** e)
-        fits = (exp < 0) & (m >= BIAS_MANT_MIN) & (m <= BIAS_MANT_MAX)
-        mant[fits], exp[fits] = m[fits].astype(np.int64), e
-    if np.any(exp < 0):
-        return None
-    return mant, exp
-
-
-def activation_bounds(synapses: list[QuantizedSynapses], terms: list[FloatTerm]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron worst-case positive and negative a_in (a_in units)."""
-    pos = neg = 0
-    for syn, term in zip(synapses, terms):
-        w = syn.weights.astype(np.float64) * term.max_int
-        if term.signed:
-            p = n = np.abs(w).sum(1)
-        else:
-            p, n = np.clip(w, 0, None).sum(1), -np.clip(w, None, 0).sum(1)
-        if syn.weight_exp >= 0:
-            p, n = p * 2 ** syn.weight_exp, n * 2 ** syn.weight_exp
-        else:  # floor of the shifted sum: at most ceil(|sum| / 2^-exp) in magnitude
-            p, n = np.ceil(p / 2 ** -syn.weight_exp), np.ceil(n / 2 ** -syn.weight_exp)
-        pos, neg = pos + p, neg + n
-    return np.asarray(pos, np.float64), np.asarray(neg, np.float64)
+def integer_encoding(encoding: InputEncoding) -> InputEncoding:
+    """``encoding`` without fractional bits (same width and range): integer messages are
+    exact, and the input's synapses keep the weight exponents of spikes."""
+    if encoding.frac_bits <= 0:
+        return encoding
+    return InputEncoding(encoding.name, frac_bits=0, bits=encoding.bits, max_abs=encoding.max_abs)
 
 
 @dataclass(frozen=True)
@@ -188,11 +139,63 @@ class PowerOfTwoRule:
 
     ``input_bits``: width of graded input messages; an analog input with range ``max_abs`` gets
     ``frac_bits = input_bits - 1 - ceil(log2(max_abs))``.
+
+    ``fine_weights``: which layers get a second, finer synapse group per incoming group (the
+    module docstring's "fine weights"): ``"non-leaky"`` (default: layers with ``dv = 0``, IF
+    neurons, which integrate every rounding error forever), ``"always"`` or ``"never"``.
+
+    ``currents``: measured ``(layer, max |current|)`` pairs (float voltage per step, the
+    layer's summed synaptic input; :func:`~hardware.loihi.program.calibrated_rule` measures them
+    on calibration inputs; a ``node#k`` part takes its NIR node's value). A layer found there
+    replaces the worst-case current bound (every input active at once, which for IF layers
+    with large fan-in is several times what any input drives) by ``current_margin x`` the
+    measured one: its scale can then be 1-2 powers of two larger (finer weights, threshold and
+    bias). The price: an input driving more current than calibrated wraps ``u`` (as it would
+    on Loihi; the emulator and Lava agree on it).
     """
 
     name: str = "power-of-two"
     input_bits: int = 12
     mixed_sign: SignMode = field(default=SignMode.MIXED, repr=False)
+    fine_weights: str = "non-leaky"
+    currents: tuple[tuple[str, float], ...] = ()
+    current_margin: float = 1.25
+
+    def __post_init__(self) -> None:
+        if self.fine_weights not in FINE_WEIGHTS:
+            raise ValueError(f"fine_weights must be one of {FINE_WEIGHTS}, got {self.fine_weights!r}")
+
+    def measured_current(self, layer: str) -> float | None:
+        """``current_margin x`` the calibrated current of ``layer`` (or of its NIR node), if any."""
+        measured = dict(self.currents)
+        for key in (layer, layer.split("#", 1)[0]):
+            if key in measured:
+                return self.current_margin * float(measured[key])
+        return None
+
+    def _wants_fine(self, neuron: FloatNeuron) -> bool:
+        return self.fine_weights == "always" or (self.fine_weights == "non-leaky" and neuron.dv == 0.0)
+
+    def _fine(self, layer: str, terms: list[FloatTerm], synapses: list[QuantizedSynapses], s: int,
+              shift: int) -> list[QuantizedSynapses | None]:
+        """Per group, the rounding residual of its coarse weights ``2 m 2^e`` (a_in units per
+        integer message) as a group at ``e_fine = max(e - 7, -1)``; ``None`` where that is not
+        finer than ``e`` or the residual rounds to zero everywhere. ``|m_fine| <= 64``: it always
+        fits 8 bits. Not below -1: Lava floors ``W x >> -e`` every step, a bias (up to one
+        ``a_in`` unit per step) that a non-leaky layer integrates; with even MIXED weights the
+        shift by 1 is exact."""
+        out = []
+        for term, syn in zip(terms, synapses):
+            target = np.asarray(term.weights, np.float64) * 2.0 ** (s - shift - term.frac_bits)
+            residual = target - syn.weights.astype(np.float64) * 2.0 ** syn.weight_exp
+            e = max(syn.weight_exp - FINE_BITS, FINE_EXP_MIN)
+            if e >= syn.weight_exp:
+                out.append(None)
+                continue
+            m = np.rint(residual / 2.0 ** (e + 1)).astype(np.int64)
+            out.append(QuantizedSynapses(f"{layer}<-{term.name}+fine", 2 * m, weight_exp=int(e),
+                                         sign_mode=SignMode.MIXED) if np.any(m) else None)
+        return out
 
     def input_encoding(self, name: str, max_abs: float) -> InputEncoding:
         """``input_bits``-bit messages with as many fractional bits as ``max_abs`` leaves."""
@@ -225,7 +228,8 @@ class PowerOfTwoRule:
         return min(tops) if tops else 40
 
     def layer(self, layer: str, terms: list[FloatTerm], neuron: FloatNeuron, gated: bool = False) -> QuantizedLayer:
-        """The largest power-of-two scale at which every register fits (module docstring)."""
+        """The largest power-of-two scale at which every register fits (module docstring); the
+        current bound is the calibrated one (``currents``) where the layer has one and no gate."""
         dv = _decay_register(layer, "dv", neuron.dv)
         du = DU_MAX if neuron.du == 1.0 else _decay_register(layer, "du", neuron.du)
         theta = float(neuron.threshold)
@@ -247,8 +251,13 @@ class PowerOfTwoRule:
             if regs is None:
                 reason = f"bias up to {np.abs(bias).max():.6g} does not fit 13 bits << 7"
                 continue
-            pos, neg = activation_bounds(synapses, terms)
+            fine = self._fine(layer, terms, synapses, s, ACT_SHIFT) if self._wants_fine(neuron) else []
+            pairs = [(f, t) for f, t in zip(fine, terms) if f is not None]
+            pos, neg = activation_bounds(synapses + [f for f, _ in pairs], terms + [t for _, t in pairs])
             worst_u = u_bound(np.maximum(pos, neg), du).max(initial=0.0)
+            measured = None if gated else self.measured_current(layer)
+            if measured is not None:  # float voltage per step -> a_in units at this scale
+                worst_u = float(u_bound(np.array([measured * 2.0 ** (s - ACT_SHIFT)]), du)[0])
             if worst_u >= UV_MAX:
                 reason = f"worst-case current {worst_u:.0f} would wrap the 24-bit u"
                 continue
@@ -272,7 +281,7 @@ class PowerOfTwoRule:
                     f"{layer}: threshold {theta} rounds to vth 0 at the largest usable scale 2^{s} "
                     f"(limited by the weights' range); the layer cannot be quantised")
             lif = QuantizedLIF(layer, du=du, dv=dv, vth=vth, bias_mant=regs[0], bias_exp=regs[1])
-            return QuantizedLayer(layer, s, lif, tuple(synapses), pos, neg)
+            return QuantizedLayer(layer, s, lif, tuple(synapses), pos, neg, tuple(fine))
         raise FixedPointRangeError(f"{layer}: no power-of-two scale fits Loihi's registers (last "
                                    f"constraint hit: {reason})")
 
@@ -351,6 +360,7 @@ class NetxRule(PowerOfTwoRule):
 
     name: str = "netx-power-of-two"
     input_bits: int = 9
+    fine_weights: str = "never"  # a .net layer holds one weight matrix
     max_scale: int | None = field(default=None, repr=False)
 
     def _search_top(self, terms, shift):
@@ -424,8 +434,10 @@ def gate_synapses(layer: QuantizedLayer) -> QuantizedSynapses:
 
 
 __all__ = [
+    "FINE_WEIGHTS",
     "FloatNeuron",
     "FloatTerm",
+    "IntegerRange",
     "NetxRule",
     "NirPaperRule",
     "PowerOfTwoRule",
@@ -434,4 +446,5 @@ __all__ = [
     "gate_activation",
     "gate_synapses",
     "gate_weights",
+    "integer_encoding",
 ]
