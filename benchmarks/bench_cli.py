@@ -73,6 +73,8 @@ def register(subparsers) -> None:
     p.add_argument("--input", default="", help="graph mode: .npz with one array [T, B, *shape] per Input node")
     p.add_argument("--dt", type=num.positive_finite_float, default=None,
                    help="graph mode: time step (s, > 0) if the graph has no dt")
+    p.add_argument("--strict", action="store_true",
+                   help="graph mode: refuse a file that fails nir's type check (default: run it with a warning)")
     p.add_argument("--ann", default="", help="the ANN baseline: a model.pt from 'taaf train --model ann' "
                                             "trained on the same data")
     p.add_argument("--cost-table", action="extend", nargs="+", default=None, metavar="NAME_OR_PATH",
@@ -154,7 +156,8 @@ def run_graph(args: argparse.Namespace) -> int:
     tables = tuple(load_cost_table(n) for n in (args.cost_table or available_cost_tables()))
     inputs = read_inputs(Path(args.input))
     report = bench_graph(Path(args.model), inputs, Path(args.input), args.backend or "reference", tables,
-                         load_cost_table(MAC_TABLE), args.dt, memory=args.memory == "sram")
+                         load_cost_table(MAC_TABLE), args.dt, memory=args.memory == "sram",
+                         strict=bool(getattr(args, "strict", False)))
     names = write_graph_report(report, Path(args.out))
     c = report.counts
     print(f"{args.model} on {report.backend}: {c.samples} samples x {c.steps} steps; per inference "

@@ -62,17 +62,18 @@ class GraphBenchReport:
 
 def bench_graph(graph_path: Path, inputs: Mapping[str, np.ndarray], input_path: Path, backend: str,
                 tables: Sequence[CostTable], mac_table: CostTable, dt: float | None = None,
-                memory: bool = True) -> GraphBenchReport:
+                memory: bool = True, strict: bool = False) -> GraphBenchReport:
     """Run ``graph_path`` on ``inputs`` ([T, B, ...] per Input) and count and price its activity
     (effective counts; an input constant over time is charged at every step: the graph receives
-    it at every step; memory accesses priced when ``memory``)."""
+    it at every step; memory accesses priced when ``memory``). A file failing nir's type check
+    runs with a warning, as in ``taaf simulate`` (``strict``: refused)."""
     from benchmarks.metrics.harness import count_graph
     from hardware.ir import lower_graph
     from hardware.reference import load_graph
     from hardware.registry import get_backend
     from taaf.data.cache import sha256_file
 
-    graph = load_graph(graph_path)
+    graph = load_graph(graph_path, strict=strict)
     chip = lower_graph(graph, dt)
     batched = {}
     for name, shape in chip.inputs.items():

@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dt", type=positive_finite_float, default=None,
                         help="time step in seconds (checkpoint: written to the graph, default 1e-4; "
                              "NIR graph: default its metadata dt, else 1e-4)")
+    parser.add_argument("--strict", action="store_true",
+                        help="NIR graph: refuse a file that fails nir's type check (default: export it with a warning)")
     parser.add_argument("--input-range", type=_input_range, action="append", default=[], metavar="NAME=MAX",
                         help="NIR graph, fixed-point targets: max |x| of Input NAME (repeatable; default 1.0 each)")
     add_global_options(parser)
@@ -121,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             raise TaafError(f"--input-range {name} is given twice")
         ranges[name] = value
     written = export(Path(args.checkpoint), args.target, Path(args.out), dt=args.dt, notes=notes,
-                     input_ranges=ranges)
+                     input_ranges=ranges, strict=bool(getattr(args, "strict", False)))
     for name in written:
         print(f"wrote {Path(args.out) / name}")
     for note in notes:
@@ -159,10 +161,12 @@ def source_kind(path: Path) -> str:
 
 
 def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
-           notes: list[str] | None = None, input_ranges: dict[str, float] | None = None) -> list[str]:
+           notes: list[str] | None = None, input_ranges: dict[str, float] | None = None,
+           strict: bool = False) -> list[str]:
     """Export ``checkpoint`` (a TAAF checkpoint or a NIR graph) for ``target`` into ``out``;
     returns the file names written (a target's summary, e.g. a resource report, is appended to
-    ``notes``). ``input_ranges``: max |x| per Input of a NIR graph (fixed-point targets)."""
+    ``notes``). ``input_ranges``: max |x| per Input of a NIR graph (fixed-point targets);
+    ``strict``: refuse a NIR graph that fails nir's type check instead of warning."""
     from export.artifacts import CHECKPOINT_TARGETS, build_artifacts, build_graph_artifacts
 
     targets = available_targets()
@@ -173,7 +177,7 @@ def export(checkpoint: Path, target: str, out: Path, dt: float | None = None,
     if source_kind(source) == "nir":
         if target in CHECKPOINT_TARGETS:
             raise TaafError(f"{source} is a NIR graph; the {target} target needs a checkpoint from 'taaf train'")
-        files = build_graph_artifacts(source, target, dt, input_ranges, notes)
+        files = build_graph_artifacts(source, target, dt, input_ranges, notes, strict=strict)
     else:
         from taaf.checkpoint import load_checkpoint
 

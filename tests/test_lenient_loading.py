@@ -69,3 +69,28 @@ def test_dt_not_below_tau_is_a_warning_on_the_reference_and_an_error_on_the_chip
     assert proc.returncode == 0 and "dt = 0.0001 s >= tau = 0.0001 s" in proc.stderr, proc.stderr
     proc = taaf("simulate", graph, "--input", inputs, "--backend", "loihi-emu", "-o", tmp_path / "e.npz")
     assert proc.returncode == 2 and "dt larger than tau" in proc.stderr and not (tmp_path / "e.npz").exists()
+
+
+def taaf_export(*args):
+    """The ``taaf-export`` CLI as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "export.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_export_and_bench_are_lenient_like_simulate_and_strict_refuses(tmp_path):
+    graph = tmp_path / "g.nir"
+    nir.write(graph, _graph(np.full(4, 1e-3), output_shape=(1, 1, 4)))  # the Rockpool file's declared Output
+    inputs = _inputs(tmp_path)
+    runs = {f"export-{t}": ("export", "--target", t, "-o") for t in ("nir", "loihi2")}
+    runs["bench"] = ("bench", "--input", inputs, "--out")
+    for name, (cmd, *args) in runs.items():
+        run = taaf_export if cmd == "export" else (lambda *a: taaf("bench", *a))
+        proc = run(graph, *args, tmp_path / name)
+        assert proc.returncode == 0, (name, proc.stderr)
+        warnings = [line for line in proc.stderr.splitlines() if "fails nir's type check" in line]
+        assert len(warnings) == 1 and "--strict" in warnings[0], (name, proc.stderr)
+        proc = run(graph, *args, tmp_path / f"{name}-strict", "--strict")
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr and "type mismatch" in proc.stderr, proc.stderr
+        assert not (tmp_path / f"{name}-strict").exists()
+    assert (tmp_path / "export-loihi2").is_dir() and (tmp_path / "bench" / "report.json").is_file()
