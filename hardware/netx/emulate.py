@@ -38,6 +38,8 @@ int32 arithmetic might not produce). Layers netx builds that are not emulated he
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,21 +125,63 @@ def _neuron(where: str, layer: NetxLayer):
     return lif
 
 
+def conv_matrix(layer: NetxLayer, in_shape: tuple[int, ...]) -> np.ndarray:
+    """A netx ``conv`` layer as the integer ``[n_out, n_in]`` matrix it applies to the flattened
+    ``(C, H, W)`` input (PyTorch's cross-correlation on the file's ``[out, in/groups, kh, kw]``
+    weights, which is what netx builds: it flips the kernel for Lava's ``Conv``, which flips it
+    back). One shared kernel becomes one entry per valid tap: the emulation's view only; the
+    file and the chip keep the kernel (:func:`hardware.netx.format.conv_memory`)."""
+    w = np.asarray(layer.weight, np.int64)
+    c_out, per_group, kh, kw = w.shape
+    c_in, h_in, w_in = (int(v) for v in in_shape)
+    _, h_out, w_out = layer.shape
+    (sy, sx), (py, px), (dy, dx) = layer.stride or (1, 1), layer.padding or (0, 0), layer.dilation or (1, 1)
+    out_per_group = c_out // layer.groups
+    m = np.zeros((c_out * h_out * w_out, c_in * h_in * w_in), np.int64)
+    oy, ox = np.meshgrid(np.arange(h_out), np.arange(w_out), indexing="ij")
+    for o in range(c_out):
+        g = o // out_per_group
+        for ci in range(per_group):
+            c = g * per_group + ci
+            for i in range(kh):
+                for j in range(kw):
+                    y, x = oy * sy - py + i * dy, ox * sx - px + j * dx
+                    ok = (y >= 0) & (y < h_in) & (x >= 0) & (x < w_in)
+                    rows = (o * h_out + oy[ok]) * w_out + ox[ok]
+                    m[rows, (c * h_in + y[ok]) * w_in + x[ok]] += w[o, ci, i, j]
+    return m
+
+
 def build_layers(net: NetxNetwork) -> list[_Layer]:
     """The Lava processes netx builds for ``net``, as register sets."""
     out: list[_Layer] = []
+    shape: tuple[int, ...] = ()
     for i, layer in enumerate(net.layers):
         where = f"{net.path}: layer/{i}"
         if layer.type == "flatten":
-            continue  # Lava's flatten of a 1-d output is the identity; conv chains are not emulated
+            shape = (int(np.prod(shape)),) if shape else shape
+            continue  # Lava's flatten: our emulation keeps every layer flat in (C, H, W) order already
         if layer.type == "input":
+            shape = layer.shape
             if layer.neuron is None:
                 continue  # shape only: netx builds nothing
             lif = _neuron(where, layer)
             out.append(_Layer("input", layer.size, lif.du, lif.dv, lif.effective_bias, lif.effective_vth))
             continue
+        if layer.type == "conv":  # Lava's Conv (fixed): a = conv(x, W_file), no exponent; per-channel bias
+            if len(shape) != 3:
+                raise NetxEmulationError(f"{where}: a conv layer needs a (C, H, W) input shape before it "
+                                         f"(an input layer with a shape), got {list(shape)}")
+            per_channel = layer.bias is not None and np.asarray(layer.bias).size == layer.shape[0]
+            bias = np.repeat(np.asarray(layer.bias), layer.size // layer.shape[0]) if per_channel else layer.bias
+            lif = _neuron(where, dataclasses.replace(layer, bias=bias))
+            out.append(_Layer("dense", layer.size, lif.du, lif.dv, lif.effective_bias, lif.effective_vth,
+                              ((0, conv_matrix(layer, shape)),), 0))
+            shape = layer.shape
+            continue
+        shape = layer.shape
         if layer.type != "dense":
-            raise NetxEmulationError(f"{where}: layer type {layer.type!r} is not emulated (dense/input only)")
+            raise NetxEmulationError(f"{where}: layer type {layer.type!r} is not emulated (dense/conv/input only)")
         lif = _neuron(where, layer)
         regs = netx_synapse_registers(layer.weight)
         if layer.delay is None:
@@ -166,12 +210,14 @@ def _accumulate(engine: str, w: np.ndarray, x, weight_exp: int):
 
 def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy", *,
                 num_steps: int | None = None, reset_interval: int | None = None, reset_offset: int = 0,
-                record_layers: bool = False, device: str | None = None):
+                record_layers: bool = False, device: str | None = None, skip_input: bool = False):
     """Output spikes of ``net`` for binary input ``spikes`` [T, n_in] or [B, T, n_in], exactly
     as :func:`~hardware.netx.run.run_netx` returns them from Lava (same ``num_steps`` default
     ``T + latency``, same ``reset_interval``/``reset_offset``): uint8 [num_steps, n_out] (or
     [B, num_steps, n_out]). ``record_layers``: also return every built layer's spikes (a list,
-    same layout) as ``(out, layers)``. ``engine``: ``"numpy"`` or ``"torch"`` (``device``)."""
+    same layout) as ``(out, layers)``. ``engine``: ``"numpy"`` or ``"torch"`` (``device``).
+    ``skip_input``: the input layer's neuron is not built (``run_netx``'s ``skip_input``);
+    ``conv`` layers run as their :func:`conv_matrix`, inputs and outputs flat in (C, H, W) order."""
     if isinstance(net, (str, bytes)) or hasattr(net, "__fspath__"):
         net = read_net(net)
     if engine not in ("numpy", "torch"):
@@ -186,6 +232,8 @@ def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy
     if x.size and (x.min() < 0 or x.max() > 1):
         raise LavaMappingError(f"{net.path}: binary spike input must be 0/1 (graded input is not emulated)")
     layers = build_layers(net)
+    if skip_input and layers and layers[0].kind == "input":
+        layers = layers[1:]
     steps = num_steps if num_steps is not None else x.shape[1] + net.latency
     data = np.zeros((x.shape[0], steps, x.shape[2]), np.int64)
     used = min(steps, x.shape[1])
@@ -244,4 +292,5 @@ def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy
     return (result, recorded) if record_layers else result
 
 
-__all__ = ["NetxEmulationError", "NetxSynapseRegisters", "build_layers", "emulate_net", "netx_synapse_registers"]
+__all__ = ["NetxEmulationError", "NetxSynapseRegisters", "build_layers", "conv_matrix", "emulate_net",
+           "netx_synapse_registers"]

@@ -58,7 +58,8 @@ def import_netx():
 
 
 def _run_netx_child(path: str, data: np.ndarray, num_steps: int, input_message_bits: int,
-                    reset_interval: int | None, reset_offset: int, record_layers: bool, record_v: bool):
+                    reset_interval: int | None, reset_offset: int, record_layers: bool, record_v: bool,
+                    skip_layers: int = 0):
     netx = import_netx()
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
@@ -68,7 +69,7 @@ def _run_netx_child(path: str, data: np.ndarray, num_steps: int, input_message_b
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = netx.hdf5.Network(net_config=path, input_message_bits=input_message_bits,
-                                reset_interval=reset_interval, reset_offset=reset_offset)
+                                reset_interval=reset_interval, reset_offset=reset_offset, skip_layers=skip_layers)
     source = RingBuffer(data=np.asarray(data, np.int32))
     source.s_out.connect(net.inp)
     extractors = {"out": Extractor(shape=net.out.shape, buffer_size=256)}
@@ -98,7 +99,7 @@ def _run_netx_child(path: str, data: np.ndarray, num_steps: int, input_message_b
 
 def run_netx(path: str | Path, input_spikes: np.ndarray, *, num_steps: int | None = None,
              input_message_bits: int = 0, reset_interval: int | None = None, reset_offset: int = 0,
-             record_layers: bool = False, record_v: bool = False,
+             record_layers: bool = False, record_v: bool = False, skip_input: bool = False,
              timeout: float = DEFAULT_TIMEOUT_S) -> NetxRun:
     """Run a ``.net`` file with lava-dl's ``netx.hdf5.Network`` on ``Loihi2SimCfg`` (bit-accurate
     ``fixed_pt``) under the watchdog.
@@ -106,7 +107,10 @@ def run_netx(path: str | Path, input_spikes: np.ndarray, *, num_steps: int | Non
     ``input_spikes``: [steps, n_in] integers, time-major (column ``t`` is sent at Lava step
     ``t + 1``); binary unless ``input_message_bits > 0`` (graded). ``num_steps`` defaults to
     ``steps + latency``. ``reset_interval``/``reset_offset`` are netx's own (None: plain LIF).
-    The file is checked with :func:`read_net` first, the inputs against it."""
+    ``skip_input``: netx's ``skip_layers=1`` (an ``input`` layer with a neuron, as in
+    ``tiny.net``, is not built: lava-dl 0.6's ``Input`` block has no model Lava 0.10 compiles).
+    A conv chain's input is sent as Lava's (W, H, C) and its recordings come back flattened in
+    our (C, H, W) order. The file is checked with :func:`read_net` first, the inputs against it."""
     net = read_net(path)
     x = np.asarray(input_spikes)
     if x.ndim != 2 or x.shape[1] != net.input_size:
@@ -128,13 +132,25 @@ def run_netx(path: str | Path, input_spikes: np.ndarray, *, num_steps: int | Non
     data = np.zeros((x.shape[1], steps), np.int64)
     used = min(steps, x.shape[0])
     data[:, :used] = x[:used].T
+    first = net.layers[0]
+    if first.type == "input" and len(first.shape) == 3:  # netx's conv chains take (W, H, C) = our (C, H, W) reversed
+        data = data.reshape(*first.shape, steps).transpose(2, 1, 0, 3)
     if record_v and net.output_size * steps * len(net.layers) > 4_000_000:
         raise LavaMappingError(f"{path}: record_v for {steps} steps is too large for Lava's Monitor")
     spikes, volts = run_in_watchdog(_run_netx_child, str(path), data, steps, int(input_message_bits),
                                     None if reset_interval is None else int(reset_interval), int(reset_offset),
-                                    bool(record_layers), bool(record_v), timeout=timeout)
+                                    bool(record_layers), bool(record_v), int(bool(skip_input)), timeout=timeout)
+    spikes = {k: _flat_chw(v) for k, v in spikes.items()}
     layer_spikes = {int(k[5:]): v for k, v in spikes.items() if k.startswith("layer")}
     return NetxRun(spikes["out"], layer_spikes, volts, latency, steps)
+
+
+def _flat_chw(recorded: np.ndarray) -> np.ndarray:
+    """``[steps, *lava_shape]`` -> ``[steps, n]``: a (W, H, C) recording of a conv layer is
+    flattened in our (C, H, W) order (every other layer is 1-d already)."""
+    if recorded.ndim == 4:
+        recorded = recorded.transpose(0, 3, 2, 1)
+    return recorded.reshape(recorded.shape[0], -1)
 
 
 
