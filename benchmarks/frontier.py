@@ -114,12 +114,14 @@ def pareto(points: Sequence[Point], table: str) -> tuple[Point, ...]:
     return tuple(sorted(front, key=lambda p: p.energy_pj(table)))
 
 
-def snn_wins(points: Sequence[Point], table: str) -> tuple[int, ...]:
-    """The T at which the SNN is on ``table``'s Pareto front while some non-SNN point is priced
-    there (a win needs a rival); empty when it is nowhere."""
-    if not _rivals(points, table):
+def snn_wins(points: Sequence[Point], table: str, rivals: tuple[str, ...] = ("ann", "floor")) -> tuple[int, ...]:
+    """The T at which the SNN is on ``table``'s Pareto front among the SNN points and the
+    ``rivals`` families, while some rival is priced there (a win needs a rival); empty when
+    it is nowhere."""
+    field = [p for p in points if p.family == "snn" or p.family in rivals]
+    if not _rivals(field, table):
         return ()
-    return tuple(p.steps for p in pareto(points, table) if p.family == "snn")
+    return tuple(p.steps for p in pareto(field, table) if p.family == "snn")
 
 
 def _rivals(points: Sequence[Point], table: str) -> bool:
@@ -149,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
               "memory_priced": args.memory == "sram", "points": [p.as_dict() for p in points],
               "pareto": {t.name: [p.name for p in pareto(points, t.name)] if _rivals(points, t.name) else None
                          for t in tables},
-              "snn_wins_at": {t.name: list(snn_wins(points, t.name)) for t in tables}}
+              "snn_wins_at": {t.name: list(snn_wins(points, t.name)) for t in tables},
+              "snn_wins_against_anns_at": {t.name: list(snn_wins(points, t.name, ("ann",))) for t in tables}}
     with staged_output(Path(args.out), "taaf frontier") as stage:
         (stage / FILES[0]).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
         (stage / FILES[1]).write_text(render_markdown(points, tables, report, args))
@@ -254,11 +257,17 @@ def verdict(points: Sequence[Point], tables: Sequence[CostTable]) -> str:
         if not _rivals(points, t.name):
             lines.append(f"- {t.name}: SNN only (a spiking chip cannot run the ANN or the floor); no comparison.")
             continue
-        wins = snn_wins(points, t.name)
+        wins, vs_anns = snn_wins(points, t.name), snn_wins(points, t.name, ("ann",))
         front = ", ".join(p.name for p in pareto(points, t.name))
-        lines.append(f"- {t.name}: " + (f"the SNN is on the Pareto front at T = {', '.join(map(str, wins))}"
-                                        if wins else "the SNN is on the Pareto front nowhere") + f" (front: {front}).")
+        lines.append(f"- {t.name}: " + (f"the SNN is on the Pareto front at T = {_steps(wins)}"
+                                        if wins else "the SNN is on the Pareto front nowhere") + f" (front: {front}); "
+                     + (f"against the ANNs alone (no floor) at T = {_steps(vs_anns)}." if vs_anns
+                        else "against the ANNs alone (no floor) nowhere either."))
     return "\n".join(lines)
+
+
+def _steps(steps: Sequence[int]) -> str:
+    return ", ".join(map(str, steps))
 
 
 def render_markdown(points: Sequence[Point], tables: Sequence[CostTable], report: dict, args) -> str:

@@ -34,8 +34,9 @@ def test_pareto_and_wins_by_hand():
     assert snn_wins(points, "a") == (1, 4)
     assert snn_wins(points, "chip") == ()  # no rival can run there: no win claimed
     assert points[3].energy_pj("chip") is None and points[0].energy_pj("a") == 10.0
-    cheaper_floor = points[:3] + [_point("floor", "floor", 0.97, {"a": 5.0, "chip": None})]
+    cheaper_floor = points[:4] + [_point("floor", "floor", 0.97, {"a": 5.0, "chip": None})]
     assert snn_wins(cheaper_floor, "a") == ()  # the floor dominates every SNN point
+    assert snn_wins(cheaper_floor, "a", ("ann",)) == (1, 4)  # against the ANN alone
     tie = [_point("SNN T=2", "snn", 0.9, {"a": 10.0}, 2), _point("ANN", "ann", 0.9, {"a": 10.0})]
     assert len(pareto(tie, "a")) == 2  # equal points do not dominate each other
 
