@@ -106,7 +106,23 @@ def _gru(data: MultimodalDataset, seed: int) -> tuple[float, int, int]:
 
 
 def compute_floors(data: MultimodalDataset, seed: int = 0) -> Floors:
-    """Fit the probes and the GRU on ``data``'s train split, choose settings on val, report test accuracy."""
+    """Fit the probes and the GRU on ``data``'s train split, choose settings on val, report test accuracy.
+
+    Runs on one thread (BLAS and torch): these models are small, and on a shared machine extra
+    threads only spin (measured: 4.5 CPU-minutes instead of about 30 s under a load of 10)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            return _compute_floors(data, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compute_floors(data: MultimodalDataset, seed: int) -> Floors:
     start = time.perf_counter()
     tr, va, te = data.train, data.val, data.test
     flat = {s.name: (s.audio.reshape(len(s), -1), pooled_visual(s).reshape(len(s), -1)) for s in (tr, va, te)}
