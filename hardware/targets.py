@@ -245,8 +245,11 @@ def _loihi2_result(bundle, manifest, extra_files: Mapping[str, bytes], extra_rol
     from hardware.netx.format import read_net
 
     files = {**bundle.files, MANIFEST_NAME: manifest.to_json(), **extra_files}
-    report = merge_reports((netx_resource_report(read_net(files[f"{p.name}.net"]), names=dict(enumerate(p.layers)))
-                            for p in bundle.parts), "the .net parts as written; readouts on the host")
+    nets = {p.name: read_net(files[f"{p.name}.net"]) for p in bundle.parts}
+    names = {p.name: dict(zip((i for i, layer in enumerate(nets[p.name].layers) if layer.synaptic), p.layers))
+             for p in bundle.parts}  # file layer index -> chip layer (input / flatten layers hold none)
+    report = merge_reports((netx_resource_report(nets[p.name], names=names[p.name]) for p in bundle.parts),
+                           "the .net parts as written; readouts on the host")
     files["resources.json"] = dump_json(report.as_dict())
     check = check_loads_in_netx(files)
     roles = {}
@@ -262,11 +265,20 @@ def _loihi2_result(bundle, manifest, extra_files: Mapping[str, bytes], extra_rol
                     for p in bundle.parts)
     partition = ("chip: " + "; ".join(f"{p.name}.net ({' -> '.join(p.layers)})" for p in bundle.parts)
                  + f"; host: wiring + readouts (host_readouts.npz){host}, see netx_manifest.json")
+    chip = bundle.program.chip
+    kinds = {n: nets[p.name].layers[i].type for p in bundle.parts for i, n in names[p.name].items()}
+    unrolled = [n for n, kind in kinds.items() if kind == "dense" and any(t.conv is not None for t in chip.terms_into(n))]
+    convs = [n for n, kind in kinds.items() if kind == "conv"]
+    sharing = (f"unrolled into dense matrices (no netx conv block holds them: several inputs, delays, a conv "
+               f"after a dense layer or a per-position bias): {', '.join(unrolled)}" if unrolled else
+               "every convolution is a shared-kernel netx conv block" if convs else "no convolution")
+    if convs:
+        sharing += f"; conv blocks (shared kernels, pooling folded in): {', '.join(convs)}"
     summary = "\n".join([
         "netx parts:",
         *(f"  {p.name}.net: {' -> '.join(p.layers)}  (input: {', '.join(f'{s.source}@{s.delay}' for s in p.slots)})"
           for p in bundle.parts),
-        check, "", report.format_table()])
+        check, f"convolutions: {sharing}", "", report.format_table()])
     return TargetResult(files, roles, streams, partition, summary)
 
 

@@ -87,7 +87,10 @@ def test_taaf_partition_into_netx_chains(bundle):
         net = read_net(b.files[f"{part.name}.net"])
         expected = part_layers(b.program, part)
         assert net.latency == len(part.layers) and net.input_size == part.input_size
-        for got, want in zip(net.layers, expected):
+        assert [layer.type for layer in net.layers] == [layer.type for layer in expected]
+        synaptic = [(g, w) for g, w in zip(net.layers, expected) if g.synaptic]
+        assert len(synaptic) == len(part.layers)
+        for got, want in synaptic:
             assert np.array_equal(got.weight, want.weight) and np.array_equal(got.bias, want.bias)
             assert (got.neuron.i_decay, got.neuron.v_decay, got.neuron.vth_mant) == \
                    (4096, want.neuron.v_decay, want.neuron.vth_mant)

@@ -225,13 +225,18 @@ def resource_report(graph, dt: float | None = None, limits: CoreLimits | None = 
 def netx_resource_report(net, limits: CoreLimits | None = None,
                          names: Mapping[int, str] | None = None) -> ResourceReport:
     """The same estimate for a :class:`~hardware.netx.format.NetxNetwork` (its integer weights
-    and delays as stored; a conv layer counts its kernel weights once per output position).
-    ``names``: row name per layer index (default ``layer/i``)."""
+    and delays as stored). A ``conv`` layer's synapses are counted per output position (what it
+    computes: ``synapses_nonzero``; ``memory_bits_dense``: the unrolled dense layout) but its memory
+    as the chip stores a shared kernel: the non-zero kernel weights once per core the layer
+    occupies (``memory_bits``); a dense layer is stored unrolled, as written. ``names``: row
+    name per layer index (default ``layer/i``)."""
     limits = limits or CoreLimits()
     names = dict(names or {})
     rows = []
+    prev_shape: tuple[int, ...] = ()
     for i, layer in enumerate(net.layers):
         name = names.get(i, f"layer/{i}")
+        in_shape, prev_shape = prev_shape, tuple(layer.shape) if layer.type != "flatten" else prev_shape
         if layer.type in ("dense", "dense_rec"):
             w = layer.weight
             if layer.delay is None:
@@ -247,14 +252,30 @@ def netx_resource_report(net, limits: CoreLimits | None = None,
             rows.append(row)
         elif layer.type == "conv":
             k = layer.weight
-            positions = int(np.prod(layer.shape[1:]))
-            per_out = int(np.prod(k.shape[1:]))
-            nz = int(np.count_nonzero(k)) * positions
+            taps = _valid_taps(layer, in_shape)  # [kh, kw]: output positions whose tap lies inside the input
+            nz = int(((k != 0) * taps).sum())
             bits = limits.weight_bits
-            dense = layer.size * per_out
-            rows.append(LayerResources(name, "conv", layer.size, dense, nz, bits, 0, nz * bits, dense * bits,
-                                       layer_cores(layer.size, nz * bits, limits)))
+            dense = layer.size * (int(np.prod(in_shape)) if len(in_shape) == 3 else int(np.prod(k.shape[1:])))
+            kernel_bits = int(np.count_nonzero(k)) * bits
+            cores = layer_cores(layer.size, kernel_bits, limits)
+            rows.append(LayerResources(name, "conv", layer.size, dense, nz, bits, 0, kernel_bits * cores,
+                                       dense * bits, cores))
     return ResourceReport(tuple(rows), limits, f"netx file {net.path}")
+
+
+def _valid_taps(layer, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Per kernel tap (i, j) of a conv layer, the output positions at which it reads inside the
+    input (not padding): the synapses it stands for when unrolled (all positions if the input
+    shape is unknown)."""
+    kh, kw = layer.weight.shape[2:]
+    if len(in_shape) != 3:
+        return np.full((kh, kw), int(np.prod(layer.shape[1:])), np.int64)
+    counts = []
+    for a, k in enumerate((kh, kw)):
+        s, p, d = (layer.stride or (1, 1))[a], (layer.padding or (0, 0))[a], (layer.dilation or (1, 1))[a]
+        pos = np.arange(layer.shape[1 + a])[:, None] * s - p + np.arange(k)[None, :] * d
+        counts.append(((pos >= 0) & (pos < in_shape[1 + a])).sum(0))
+    return np.outer(counts[0], counts[1]).astype(np.int64)
 
 
 def merge_reports(reports, source: str) -> ResourceReport:

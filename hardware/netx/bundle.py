@@ -25,6 +25,7 @@ from hardware.ir import ChipGraph, lower_graph
 from hardware.loihi import quant_rules as qr
 from hardware.loihi.program import LavaProgram, SynapseParams, map_graph
 from hardware.loihi.quant_rules import NetxRule
+from hardware.netx.conv import shared_kernel
 from hardware.netx.format import GRADED_MESSAGE_BITS, NETX_BIAS_EXP, NetxFormatError, NetxLayer, cuba_neuron, write_net
 from hardware.netx.partition import NetxPart, Slot, partition
 from hardware.json_format import dump_json
@@ -254,23 +255,53 @@ def _netx_weights(synapses: Mapping[tuple[str, str, int], SynapseParams], target
 
 
 def part_layers(program: LavaProgram, part: NetxPart) -> list[NetxLayer]:
-    """The netx layers of one part, from a fixed-point program mapped with :class:`NetxRule`."""
+    """The netx layers of one part, from a fixed-point program mapped with :class:`NetxRule`.
+
+    A layer whose weights are a convolution of the previous (C, H, W) layer or Input
+    (:func:`~hardware.netx.conv.shared_kernel`: exactly, a SumPool in front included) and whose
+    bias is one per channel is written as a netx ``conv`` block with its shared kernel; the
+    first conv of a part gets a shape-only ``input`` layer in front, the first dense after a
+    conv a ``flatten``. Anything else (several inputs, delays, a conv after a dense layer, a
+    per-position bias) stays a dense matrix: unrolled, as the resource report then says."""
     synapses = _synapses(program)
-    layers = []
+    chip = program.chip
+    layers: list[NetxLayer] = []
+    prev_conv = False
     for i, name in enumerate(part.layers):
         p = program.layers[name]
         if np.any(np.asarray(p.bias_exp) != NETX_BIAS_EXP):
             raise LavaMappingError(f"{name}: bias_exp must be {NETX_BIAS_EXP} for netx (map the graph with NetxRule)")
+        src_shape = None
         if i == 0:
             blocks = [_netx_weights(synapses, name, s.source, s.delay) for s in part.slots]
             weight = np.hstack(blocks)
             delay = np.hstack([np.full(b.shape, s.delay, np.int64) for b, s in zip(blocks, part.slots)])
             delay = delay if np.any(delay) else None
+            if len(part.slots) == 1 and delay is None:
+                src = part.slots[0].source
+                src_shape = chip.inputs[src] if src in chip.inputs else getattr(chip.neurons.get(src), "shape", None)
         else:
             weight, delay = _netx_weights(synapses, name, part.layers[i - 1], 0), None
-        shape = (int(program.chip.neurons[name].size),)
-        layers.append(NetxLayer("dense", shape, weight, np.asarray(p.bias_mant, np.int64), delay,
-                                cuba_neuron(p.du, p.dv, p.vth)))
+            src_shape = chip.neurons[part.layers[i - 1]].shape if prev_conv else None
+        neuron = cuba_neuron(p.du, p.dv, p.vth)
+        bias = np.asarray(p.bias_mant, np.int64)
+        shape = tuple(int(v) for v in getattr(chip.neurons[name], "shape", ()) or ())
+        kernel = None
+        if src_shape is not None and len(src_shape) == 3 and len(shape) == 3:
+            per_channel = bias.reshape(shape[0], -1)
+            if np.all(per_channel == per_channel[:, :1]):
+                kernel = shared_kernel(weight, tuple(int(v) for v in src_shape), shape)
+        if kernel is not None:
+            if i == 0:
+                layers.append(NetxLayer("input", tuple(int(v) for v in src_shape)))
+            layers.append(NetxLayer("conv", shape, kernel.weight, per_channel[:, 0].copy(), None, neuron,
+                                    stride=kernel.stride, padding=kernel.padding, dilation=(1, 1), groups=1))
+            prev_conv = True
+            continue
+        if prev_conv:
+            layers.append(NetxLayer("flatten", (int(weight.shape[1]),)))
+        prev_conv = False
+        layers.append(NetxLayer("dense", (int(chip.neurons[name].size),), weight, bias, delay, neuron))
     return layers
 
 

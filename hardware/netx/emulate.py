@@ -46,6 +46,7 @@ import numpy as np
 
 from hardware.errors import FixedPointRangeError, LavaMappingError
 from hardware.loihi import fixed_point as fp
+from hardware.netx.conv import conv_matrix
 from hardware.netx.format import NETX_BIAS_EXP, NetxLayer, NetxNetwork, read_net
 
 
@@ -123,33 +124,6 @@ def _neuron(where: str, layer: NetxLayer):
                                                           (layer.size,)).copy()),
                           bias_exp=np.int64(NETX_BIAS_EXP))
     return lif
-
-
-def conv_matrix(layer: NetxLayer, in_shape: tuple[int, ...]) -> np.ndarray:
-    """A netx ``conv`` layer as the integer ``[n_out, n_in]`` matrix it applies to the flattened
-    ``(C, H, W)`` input (PyTorch's cross-correlation on the file's ``[out, in/groups, kh, kw]``
-    weights, which is what netx builds: it flips the kernel for Lava's ``Conv``, which flips it
-    back). One shared kernel becomes one entry per valid tap: the emulation's view only; the
-    file and the chip keep the kernel (:func:`hardware.netx.format.conv_memory`)."""
-    w = np.asarray(layer.weight, np.int64)
-    c_out, per_group, kh, kw = w.shape
-    c_in, h_in, w_in = (int(v) for v in in_shape)
-    _, h_out, w_out = layer.shape
-    (sy, sx), (py, px), (dy, dx) = layer.stride or (1, 1), layer.padding or (0, 0), layer.dilation or (1, 1)
-    out_per_group = c_out // layer.groups
-    m = np.zeros((c_out * h_out * w_out, c_in * h_in * w_in), np.int64)
-    oy, ox = np.meshgrid(np.arange(h_out), np.arange(w_out), indexing="ij")
-    for o in range(c_out):
-        g = o // out_per_group
-        for ci in range(per_group):
-            c = g * per_group + ci
-            for i in range(kh):
-                for j in range(kw):
-                    y, x = oy * sy - py + i * dy, ox * sx - px + j * dx
-                    ok = (y >= 0) & (y < h_in) & (x >= 0) & (x < w_in)
-                    rows = (o * h_out + oy[ok]) * w_out + ox[ok]
-                    m[rows, (c * h_in + y[ok]) * w_in + x[ok]] += w[o, ci, i, j]
-    return m
 
 
 def build_layers(net: NetxNetwork) -> list[_Layer]:

@@ -1,4 +1,4 @@
-"""The lava-dl netx ``.net`` file format: our strict reader and our writer for dense chains.
+"""The lava-dl netx ``.net`` file format: our strict reader (the writer: :mod:`hardware.netx.writer`).
 
 The format (lava-dl 0.6 ``netx/hdf5.py`` + ``slayer`` ``export_hdf5``)
 --------------------------------------------------------------------
@@ -35,7 +35,7 @@ than 6) are pinned by :class:`~hardware.loihi.quant_rules.NetxRule`.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -427,60 +427,7 @@ def read_net(source: str | Path | bytes) -> NetxNetwork:
         raise NetxFormatError(f"{label}: cannot be read, truncated or corrupt ({str(exc)[:160]})") from None
 
 
-def cuba_neuron(du: int, dv: int, vth: int) -> NetxNeuron:
-    """Our LIF registers as netx's CUBA neuron (``iDecay = du + 1``: 4096 for a current-free LIF),
-    checked as Lava registers first."""
-    fp.QuantizedLIF("netx", du=int(du), dv=int(dv), vth=int(vth), bias_mant=np.zeros(1, np.int64),
-                    bias_exp=np.zeros(1, np.int64))
-    return NetxNeuron("CUBA", int(du) + fp.DS_OFFSET, int(dv), int(vth), 1, False)
-
-
-def write_net(layers: Sequence[NetxLayer], path: str | Path | None = None) -> bytes:
-    """Write a chain of ``dense`` layers as a ``.net`` file (slayer's layout: float32 integer
-    weights/biases/delays, ``S10`` layer types, a CUBA ``neuron`` group); returns the bytes and
-    writes them to ``path`` when given. The result is read back with :func:`read_net`, so a file
-    this function returns is one our reader (and netx) accepts."""
-    import h5py
-
-    if not layers:
-        raise NetxFormatError("write_net: no layers")
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as h:
-        group = h.create_group("layer")
-        for i, layer in enumerate(layers):
-            if layer.type != "dense":
-                raise NetxFormatError(f"write_net: layer {i}: only dense layers are written, got {layer.type!r}")
-            if layer.neuron is None or layer.neuron.type != "CUBA":
-                raise NetxFormatError(f"write_net: layer {i}: needs a CUBA neuron")
-            w = np.asarray(layer.weight)
-            if w.ndim != 2 or w.dtype.kind not in "iu" or w.shape[0] != layer.size:
-                raise NetxFormatError(f"write_net: layer {i}: weights must be integers [{layer.size}, n_in], "
-                                      f"got {w.dtype} {w.shape}")
-            if np.abs(w).max(initial=0) >= FLOAT32_EXACT:
-                raise NetxFormatError(f"write_net: layer {i}: weights do not fit float32 exactly")
-            g = group.create_group(str(i))
-            g.create_dataset("type", (1,), "S10", [b"dense"])
-            g.create_dataset("shape", data=np.array(layer.shape, np.int64))
-            g.create_dataset("inFeatures", data=np.int64(w.shape[1]))
-            g.create_dataset("outFeatures", data=np.int64(w.shape[0]))
-            g.create_dataset("weight", data=w.astype(np.float32))
-            if layer.bias is not None:
-                g.create_dataset("bias", data=np.asarray(layer.bias, np.int64).astype(np.float32))
-            if layer.delay is not None and np.any(layer.delay):
-                g.create_dataset("delay", data=np.asarray(layer.delay, np.int64).astype(np.float32))
-            n = layer.neuron
-            g.create_dataset("neuron/type", data="CUBA")
-            g.create_dataset("neuron/iDecay", data=np.int64(n.i_decay))
-            g.create_dataset("neuron/vDecay", data=np.int64(n.v_decay))
-            g.create_dataset("neuron/vThMant", data=np.int64(n.vth_mant))
-            g.create_dataset("neuron/refDelay", data=np.int64(n.ref_delay))
-            g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
-    data = buffer.getvalue()
-    read_net(data)  # everything we write must pass our own reader
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
-
+from hardware.netx.writer import cuba_neuron, write_net  # noqa: E402  (the writer; re-exported here)
 
 
 __all__ = [
