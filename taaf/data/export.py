@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from taaf.data.base import MultimodalDataset
+from taaf.data.cache import default_file_mode
 from taaf.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -58,6 +59,7 @@ def export_npz(dataset: MultimodalDataset, path: Path) -> dict[str, tuple[int, .
                         np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
                     shapes[f"{name}_{key}"] = tuple(int(s) for s in array.shape)
                 del arrays
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; a plain open() would not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
