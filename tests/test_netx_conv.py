@@ -7,6 +7,9 @@ by the resource report as the chip stores them (the kernel once per core).
 Measured (``taaf-export G --target loihi2``, 2026-12-05): the NIR paper's sinabs CNN
 ``part0.net`` 113,981,559 -> 609,003 bytes, synaptic memory 1055.2 -> 131.8 KiB, 10 -> 5
 cores; our demo model's ``visual.net`` 812,873 -> 166,189 bytes (121.2 -> 103.6 KiB in all).
+Our netx emulation (:func:`~hardware.netx.emulate.emulated_netx_run`, graded inputs included)
+and lava-dl agree with the program on every layer's spikes (sinabs CNN: 4 N-MNIST-like samples
+x 30 steps, lava-dl 5.2 s).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from hardware.loihi.emulator import LoihiEmulator
 from hardware.loihi.resources import netx_resource_report
 from hardware.netx.bundle import export_netx
 from hardware.netx.conv import conv_matrix, shared_kernel
+from hardware.netx.emulate import emulated_netx_run
 from hardware.netx.format import NetxLayer, read_net
 from hardware.netx.run import run_netx_bundle
 
@@ -76,17 +80,29 @@ def test_lava_dl_runs_conv_blocks_bit_exact_with_our_program(if_cnn_bundle):
     folder, b = if_cnn_bundle
     inputs = {"input": nmnist_like(2, 8, seed=3, size=16).astype(np.float64)}
     got = run_netx_bundle(folder, inputs, timeout=300.0)  # lava-dl's netx.hdf5.Network, Loihi2SimCfg fixed_pt
+    emulated = run_netx_bundle(folder, inputs, runner=emulated_netx_run)  # our netx emulation of the files
     want = LoihiEmulator(b.program).run(inputs, record=True)
     assert want.states["if1"]["spikes"].sum() > 10
     for name in b.program.layers:
         np.testing.assert_array_equal(got.spikes[name], want.states[name]["spikes"], err_msg=name)
+        np.testing.assert_array_equal(emulated.spikes[name], want.states[name]["spikes"], err_msg=name)
 
 
 @pytest.mark.skipif(not CNN.is_file(), reason=f"peer file {CNN} not found")
-def test_sinabs_cnn_exports_its_convolutions_as_conv_blocks():
+def test_sinabs_cnn_exports_its_convolutions_as_conv_blocks(tmp_path):
     from hardware.reference import load_graph
 
     b = export_netx(load_graph(CNN), {"input": 1.0}, DT)
+    for name, data in b.files.items():
+        (tmp_path / name).write_bytes(data)
+    inputs = {"input": nmnist_like(2, 12, seed=1).astype(np.float64)}
+    want = LoihiEmulator(b.program).run(inputs, record=True)
+    lava = run_netx_bundle(tmp_path, inputs, timeout=300.0)  # measured: 4 samples x 30 steps identical too
+    emulated = run_netx_bundle(tmp_path, inputs, runner=emulated_netx_run)
+    assert want.states["6"]["spikes"].sum() > 50
+    for name in b.program.layers:
+        np.testing.assert_array_equal(lava.spikes[name], want.states[name]["spikes"], err_msg=name)
+        np.testing.assert_array_equal(emulated.spikes[name], want.states[name]["spikes"], err_msg=name)
     net = read_net(b.files["part0.net"])
     assert [layer.type for layer in net.layers] == ["input", "conv", "conv", "conv", "flatten", "dense", "dense"]
     assert len(b.files["part0.net"]) < 1_000_000  # measured 609,003 bytes (unrolled: 113,981,559)

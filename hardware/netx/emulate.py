@@ -184,14 +184,16 @@ def _accumulate(engine: str, w: np.ndarray, x, weight_exp: int):
 
 def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy", *,
                 num_steps: int | None = None, reset_interval: int | None = None, reset_offset: int = 0,
-                record_layers: bool = False, device: str | None = None, skip_input: bool = False):
+                record_layers: bool = False, device: str | None = None, skip_input: bool = False,
+                input_message_bits: int = 0):
     """Output spikes of ``net`` for binary input ``spikes`` [T, n_in] or [B, T, n_in], exactly
     as :func:`~hardware.netx.run.run_netx` returns them from Lava (same ``num_steps`` default
     ``T + latency``, same ``reset_interval``/``reset_offset``): uint8 [num_steps, n_out] (or
     [B, num_steps, n_out]). ``record_layers``: also return every built layer's spikes (a list,
     same layout) as ``(out, layers)``. ``engine``: ``"numpy"`` or ``"torch"`` (``device``).
     ``skip_input``: the input layer's neuron is not built (``run_netx``'s ``skip_input``);
-    ``conv`` layers run as their :func:`conv_matrix`, inputs and outputs flat in (C, H, W) order."""
+    ``conv`` layers run as their :func:`conv_matrix`, inputs and outputs flat in (C, H, W) order.
+    ``input_message_bits > 0``: graded integer input (what netx's ``input_message_bits`` takes)."""
     if isinstance(net, (str, bytes)) or hasattr(net, "__fspath__"):
         net = read_net(net)
     if engine not in ("numpy", "torch"):
@@ -203,8 +205,11 @@ def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy
     if x.ndim != 3 or x.shape[2] != net.input_size:
         raise LavaMappingError(f"{net.path}: input must be [T, {net.input_size}] or [B, T, {net.input_size}], "
                                f"got {np.asarray(spikes).shape}")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise LavaMappingError(f"{net.path}: binary spike input must be 0/1 (graded input is not emulated)")
+    if input_message_bits == 0 and x.size and (x.min() < 0 or x.max() > 1):
+        raise LavaMappingError(f"{net.path}: binary spike input must be 0/1 (pass input_message_bits for graded input)")
+    if input_message_bits and x.size and (np.abs(x).max() >= 2 ** (min(int(input_message_bits), 24) - 1)
+                                          or not np.array_equal(x, np.rint(x))):
+        raise LavaMappingError(f"{net.path}: graded input must be integers within {input_message_bits} message bits")
     layers = build_layers(net)
     if skip_input and layers and layers[0].kind == "input":
         layers = layers[1:]
@@ -266,5 +271,21 @@ def emulate_net(net: NetxNetwork | str, spikes: np.ndarray, engine: str = "numpy
     return (result, recorded) if record_layers else result
 
 
+def emulated_netx_run(path, input_spikes: np.ndarray, *, num_steps: int | None = None, input_message_bits: int = 0,
+                      reset_interval: int | None = None, reset_offset: int = 0, record_layers: bool = False,
+                      timeout: float | None = None):
+    """:func:`~hardware.netx.run.run_netx`'s signature and result on :func:`emulate_net` (no Lava):
+    the ``runner`` that lets :func:`~hardware.netx.run.run_netx_bundle` reassemble a whole
+    ``loihi2`` export in the emulation. ``timeout`` is accepted and unused."""
+    from hardware.netx.run import NetxRun
+
+    net = read_net(path)
+    x = np.asarray(input_spikes, np.int64)
+    steps = num_steps if num_steps is not None else x.shape[0] + net.latency
+    out, layers = emulate_net(net, x, num_steps=steps, reset_interval=reset_interval, reset_offset=reset_offset,
+                              record_layers=True, input_message_bits=input_message_bits)
+    return NetxRun(out, dict(enumerate(layers)) if record_layers else {}, {}, net.latency, steps)
+
+
 __all__ = ["NetxEmulationError", "NetxSynapseRegisters", "build_layers", "conv_matrix", "emulate_net",
-           "netx_synapse_registers"]
+           "emulated_netx_run", "netx_synapse_registers"]
