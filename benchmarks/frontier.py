@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         from benchmarks.bench_cli import check_same_data
 
         check_same_data(snn, ann)
+    check_static_image(snn, args.model)
     steps = tuple(dict.fromkeys(args.steps or (snn.model_config.n_steps,)))
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     points = build_points(snn, ann, steps, args.epochs, tables, args.memory == "sram", not args.no_temporal_ann)
@@ -161,6 +162,16 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + verdict(points, tables))
     print(f"\nwrote {', '.join(FILES)} to {args.out}/")
     return 0
+
+
+def check_static_image(ckpt: Checkpoint, path: str) -> None:
+    """Refuse a checkpoint whose visual input is a per-step stream before any work: the counters
+    (like ``taaf bench``), the floor and the temporal ANN take one static image per sample."""
+    from taaf.data import load_dataset
+
+    if load_dataset(ckpt.data_spec).test.is_stream:
+        raise TaafError(f"{path}: its data set ({ckpt.data_spec.dataset}) shows the image as a per-step stream; "
+                        "taaf frontier (like taaf bench) takes a static image per sample")
 
 
 def build_points(snn: Checkpoint, ann: Checkpoint | None, steps: Sequence[int], epochs: int | None,

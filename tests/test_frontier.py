@@ -95,3 +95,16 @@ def test_bad_input_is_one_line_and_exit_2(pair, tmp_path, capsys, extra, message
 def test_ann_as_model_is_refused(pair, tmp_path, capsys):
     assert main(["frontier", str(pair["ann"]), "--out", str(tmp_path / "x")]) == 2
     assert "checkpoint mismatch" in capsys.readouterr().err
+
+
+def test_stream_data_is_refused_before_any_work(monkeypatch, pair, tmp_path, capsys):
+    class Split:
+        is_stream = True
+
+    class Data:
+        test = Split()
+
+    monkeypatch.setattr("taaf.data.load_dataset", lambda spec: Data())
+    assert main(["frontier", str(pair["snn"]), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "per-step stream" in err and err.count("\n") == 1
