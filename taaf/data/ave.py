@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from taaf.data.base import MultimodalDataset, resample_frames
+from taaf.data.decode_cache import cached_decode
 from taaf.data.layout import SplitShapes, assemble_dataset, check_root, stratified_holdout
 from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio
 from taaf.errors import DataError
@@ -84,8 +85,10 @@ def load_ave(
     sample_rate: int = 16000,
     n_frames: int = 3,
     grayscale: bool = True,
+    use_cache: bool = True,
 ) -> MultimodalDataset:
-    """Load AVE as train / val / test :class:`MultimodalSplit` arrays over the 28 categories.
+    """Load AVE as train / val / test :class:`MultimodalSplit` arrays over the 28 categories, decoded
+    once and then loaded from the user cache (:mod:`taaf.data.decode_cache`).
 
     When ``root/valSet.txt`` exists it is the val split and ``val_fraction`` / ``seed`` are
     unused; otherwise val is a stratified ``val_fraction`` of trainSet.txt chosen by ``seed``.
@@ -109,7 +112,13 @@ def load_ave(
     shapes = SplitShapes(n_steps, N_FFT // 2 + 1, (1 if grayscale else 3, image_size, image_size))
 
     splits = {"train": train_clips, "val": val_clips, "test": test_clips}
-    return assemble_dataset("ave", splits, load_clip, lambda c: c.video_id, AVE_CLASSES, shapes)
+    params = {"n_steps": n_steps, "image_size": image_size, "sample_rate": sample_rate, "n_frames": n_frames,
+              "grayscale": grayscale}
+    return cached_decode(
+        "ave", params, splits,
+        lambda c: (root / AUDIO_DIR / f"{c.video_id}.wav", root / FRAME_DIR / c.video_id),
+        lambda: assemble_dataset("ave", splits, load_clip, lambda c: c.video_id, AVE_CLASSES, shapes),
+        use_cache)
 
 
 def _segment_audio(wav: Path, clip: AveClip, sample_rate: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from taaf.data.base import MultimodalDataset, resample_frames
+from taaf.data.decode_cache import cached_decode
 from taaf.data.layout import SplitShapes, assemble_dataset, check_root, stratified_holdout
 from taaf.data.media import log_spectrogram, read_frames, read_wav, resample_audio, tile_to_length
 from taaf.errors import DataError
@@ -54,8 +55,10 @@ def load_crema_d(
     sample_rate: int = 22050,
     n_frames: int = 3,
     grayscale: bool = True,
+    use_cache: bool = True,
 ) -> MultimodalDataset:
-    """Load CREMA-D as train / val / test :class:`MultimodalSplit` arrays.
+    """Load CREMA-D as train / val / test :class:`MultimodalSplit` arrays, decoded once and then
+    loaded from the user cache (:mod:`taaf.data.decode_cache`; ``use_cache=False`` always decodes).
 
     ``val`` is a stratified ``val_fraction`` of ``train.csv`` chosen with ``seed`` (the same
     seed always gives the same split). Images average ``n_frames`` evenly spaced frames.
@@ -77,7 +80,13 @@ def load_crema_d(
 
     splits = {"train": [train_clips[i] for i in train_idx], "val": [train_clips[i] for i in val_idx],
               "test": test_clips}
-    return assemble_dataset("crema-d", splits, load_clip, lambda c: c.clip_id, CREMA_D_CLASSES, shapes)
+    params = {"n_steps": n_steps, "image_size": image_size, "audio_seconds": audio_seconds,
+              "sample_rate": sample_rate, "n_frames": n_frames, "grayscale": grayscale}
+    return cached_decode(
+        "crema-d", params, splits,
+        lambda c: (root / AUDIO_DIR / f"{c.clip_id}.wav", root / FRAME_DIR / c.clip_id),
+        lambda: assemble_dataset("crema-d", splits, load_clip, lambda c: c.clip_id, CREMA_D_CLASSES, shapes),
+        use_cache)
 
 
 def _clip_audio(wav: Path, sample_rate: int, seconds: float) -> np.ndarray:

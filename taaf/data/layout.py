@@ -94,7 +94,9 @@ def assemble_dataset(
 
     def build(split: str) -> MultimodalSplit:
         clips = splits[split]
-        samples = [load_clip(c) for c in clips]
+        from taaf.progress import progress
+
+        samples = [load_clip(c) for c in progress(clips, f"decoding {name} {split}", unit="clip")]
         labels = [c.label for c in clips]  # type: ignore[attr-defined]
         return stack_split(split, [clip_id(c) for c in clips], labels, samples, class_names, shapes)
 
