@@ -66,7 +66,8 @@ def bench_graph(graph_path: Path, inputs: Mapping[str, np.ndarray], input_path: 
     """Run ``graph_path`` on ``inputs`` ([T, B, ...] per Input) and count and price its activity
     (effective counts; an input constant over time is charged at every step: the graph receives
     it at every step; memory accesses priced when ``memory``). A file failing nir's type check
-    runs with a warning, as in ``taaf simulate`` (``strict``: refused)."""
+    runs with a warning, as in ``taaf simulate`` (``strict``: refused), and so does a graph without
+    dt metadata when no ``dt`` is given (at 1e-4 s)."""
     from benchmarks.metrics.harness import count_graph
     from hardware.ir import lower_graph
     from hardware.reference import load_graph
@@ -74,6 +75,12 @@ def bench_graph(graph_path: Path, inputs: Mapping[str, np.ndarray], input_path: 
     from taaf.data.cache import sha256_file
 
     graph = load_graph(graph_path, strict=strict)
+    if dt is None and not (isinstance(graph.metadata, dict) and "dt" in graph.metadata):
+        from hardware.simulate_cli import DEFAULT_GRAPH_DT
+        from taaf import notices
+
+        dt = DEFAULT_GRAPH_DT  # as taaf simulate does
+        notices.warn(f"{graph_path} has no dt metadata; running with dt = {dt} s (set --dt)")
     chip = lower_graph(graph, dt)
     batched = {}
     for name, shape in chip.inputs.items():

@@ -33,7 +33,7 @@ from taaf.data.cache import sha256_bytes, sha256_file
 from taaf.dynamics import DEFAULT_DT
 from taaf import notices
 from taaf.errors import TaafError
-from taaf.nir_checks import check_hdf5_budget, nonfinite_parameters
+from taaf.nir_checks import check_hdf5_budget, nonfinite_parameters, read_unchecked
 
 PARTITION = ("chip: taaf.nir (encoders, time-warp delays, fused spiking layer, linear readouts); "
              "host: host_head.onnx (softmax over modalities, softmax over time, weighted sum)")
@@ -212,11 +212,13 @@ def read_graph_source(path: Path, dt: float | None, strict: bool = False) -> Gra
     try:
         graph = nir.read(io.BytesIO(data))
     except _NIR_READ_ERRORS as exc:
-        graph = None if strict else _read_unchecked(data)
+        graph, repairs = (None, []) if strict else _read_unchecked(data)
         if graph is None:
             raise TaafError(f"cannot read NIR graph {path}: {_one_line(exc)}") from None
         notices.warn(f"{path} fails nir's type check ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
                      f"running it without the check (--strict refuses such files)")  # hardware's load_graph words
+        for line in repairs:
+            notices.warn(f"{path}: {line}")
     if not isinstance(graph, nir.NIRGraph):
         raise TaafError(f"{path} holds a single {type(graph).__name__} node, not a NIR graph")
     bad = nonfinite_parameters(graph)
@@ -251,11 +253,12 @@ def read_graph_source(path: Path, dt: float | None, strict: bool = False) -> Gra
 
 
 def _read_unchecked(data: bytes):
-    """The graph without nir's type check, or None when the file is broken, not just mistyped."""
+    """The graph without nir's type check (:func:`taaf.nir_checks.read_unchecked`) and its
+    repairs, or ``(None, [])`` when the file is broken, not just mistyped."""
     try:
-        return nir.read(io.BytesIO(data), type_check=False)
+        return read_unchecked(io.BytesIO(data))
     except _NIR_READ_ERRORS:
-        return None
+        return None, []
 
 
 def resolve_input_ranges(source: GraphSource, given: Mapping[str, float] | None

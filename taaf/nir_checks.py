@@ -5,9 +5,11 @@
   declaring a 100000 x 100000 weight (a few bytes when compressed) is one line, not an allocation.
 * :func:`nonfinite_parameters`: the node parameters holding NaN or infinity, which no backend can
   run meaningfully (a NaN threshold never fires, silently).
+* :func:`read_unchecked`: the lenient read every command falls back to when a file fails nir's
+  type check (``nir`` imported there only).
 
-Neither imports ``nir``; they work on any object with node dataclasses, so ``taaf`` keeps no
-dependency on the later stages.
+The first two do not import ``nir``; they work on any object with node dataclasses, so ``taaf``
+keeps no dependency on the later stages.
 """
 from __future__ import annotations
 
@@ -65,4 +67,47 @@ def nonfinite_parameters(graph, prefix: str = "") -> list[str]:
     return found
 
 
-__all__ = ["check_hdf5_budget", "nonfinite_parameters"]
+def read_unchecked(source) -> tuple[object, list[str]]:
+    """A NIR file (path or file object) read without nir's type check at every level (``nir.read``
+    passes ``type_check=False`` to the top graph only, so a nested subgraph is still checked), and
+    the repairs made, one line each. The one repair: an edge naming no node, where exactly one node
+    of that (sub)graph is the name plus a number and no edge names it, is read as naming that node
+    (the NIR paper's published Braille ``*_subgraph.nir``: inner edges name ``lif``, the node is
+    ``lif1``). Raises what ``nir`` raises when the file is broken, not just mistyped."""
+    import h5py
+    import nir
+    from nir.serialization import hdf2dict
+
+    with h5py.File(source, "r") as f:
+        data = hdf2dict(f["node"])
+    repairs: list[str] = []
+    _unchecked(data, "", repairs)
+    return nir.dict2NIRNode(data), repairs
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def _unchecked(data: dict, where: str, repairs: list[str]) -> None:
+    if _text(data.get("type", "")) != "NIRGraph":
+        return
+    data["type_check"] = False
+    nodes = data.get("nodes", {})
+    edges = [(_text(a), _text(b)) for a, b in data.get("edges", [])]
+    used = {n for edge in edges for n in edge}
+    renames = {}
+    for missing in sorted(used - set(nodes)):
+        found = [n for n in nodes if n not in used and n.startswith(missing) and n[len(missing):].isdigit()]
+        if len(found) == 1:
+            renames[missing] = found[0]
+    if renames:
+        data["edges"] = [[renames.get(a, a), renames.get(b, b)] for a, b in edges]
+        repairs.append(f"{where or 'the graph'}: edges name "
+                       + ", ".join(f"{k!r} (no such node; read as {v!r})" for k, v in renames.items()))
+    for name, node in nodes.items():
+        if isinstance(node, dict):
+            _unchecked(node, f"subgraph {where + '.' if where else ''}{name}", repairs)
+
+
+__all__ = ["check_hdf5_budget", "nonfinite_parameters", "read_unchecked"]

@@ -94,3 +94,45 @@ def test_export_and_bench_are_lenient_like_simulate_and_strict_refuses(tmp_path)
         assert "Traceback" not in proc.stderr and "type mismatch" in proc.stderr, proc.stderr
         assert not (tmp_path / f"{name}-strict").exists()
     assert (tmp_path / "export-loihi2").is_dir() and (tmp_path / "bench" / "report.json").is_file()
+
+
+def _braille_like(broken: bool) -> nir.NIRGraph:
+    """The NIR paper's published Braille ``*_subgraph.nir`` layout: Affine -> a recurrent CubaLIF
+    subgraph -> Affine -> CubaLIF; ``broken``: the subgraph's edges name ``lif``, its node is
+    ``lif1`` (as published)."""
+    rng = np.random.default_rng(0)
+    n = 6
+    full = lambda v, k=n: np.full(k, v, F)  # noqa: E731
+    cuba = lambda k: nir.CubaLIF(tau_syn=full(5e-4, k), tau_mem=full(1e-3, k), r=full(1.0, k),  # noqa: E731
+                                 v_leak=full(0.0, k), v_threshold=full(1.0, k), v_reset=full(0.0, k), w_in=full(5.0, k))
+    name = "lif" if broken else "lif1"
+    inner = {"input": nir.Input(np.array([n])), "lif1": cuba(n), "lin": nir.Affine(rng.normal(0, 0.3, (n, n)).astype(F), full(0.1)),
+             "output": nir.Output(np.array([n]))}
+    sub = nir.NIRGraph(inner, [("input", name), (name, "lin"), ("lin", name), (name, "output")], type_check=False)
+    nodes = {"input": nir.Input(np.array([4])), "fc1": nir.Affine(rng.normal(0.8, 0.5, (n, 4)).astype(F), full(0.0)),
+             "lif1": sub, "fc2": nir.Affine(rng.normal(0.5, 0.5, (3, n)).astype(F), full(0.0, 3)), "lif2": cuba(3),
+             "output": nir.Output(np.array([3]))}
+    return nir.NIRGraph(nodes, [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
+                        metadata={"dt": 1e-4}, type_check=False)
+
+
+def test_published_braille_subgraph_edges_are_repaired_with_a_warning(tmp_path):
+    broken, fixed = tmp_path / "broken.nir", tmp_path / "fixed.nir"
+    nir.write(broken, _braille_like(True))
+    nir.write(fixed, _braille_like(False))
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, input=(np.random.default_rng(1).random((30, 2, 4)) < 0.4).astype(F))
+    for name, path in (("broken", broken), ("fixed", fixed)):
+        proc = taaf("simulate", path, "--input", inputs, "-o", tmp_path / f"{name}.npz")
+        assert proc.returncode == 0, proc.stderr
+    proc = taaf("simulate", broken, "--input", inputs, "-o", tmp_path / "again.npz")
+    assert "subgraph lif1: edges name 'lif' (no such node; read as 'lif1')" in proc.stderr, proc.stderr
+    want = np.load(tmp_path / "fixed.npz")["output__output"]
+    assert want.sum() > 0
+    np.testing.assert_array_equal(np.load(tmp_path / "broken.npz")["output__output"], want)
+    proc = taaf("simulate", broken, "--input", inputs, "-o", tmp_path / "s.npz", "--strict")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    proc = taaf("bench", broken, "--input", inputs, "--out", tmp_path / "bench")
+    assert proc.returncode == 0 and "read as 'lif1'" in proc.stderr, proc.stderr
+    proc = taaf_export(broken, "--target", "nir", "-o", tmp_path / "export")
+    assert proc.returncode == 0 and "read as 'lif1'" in proc.stderr, proc.stderr

@@ -13,7 +13,7 @@ import nir
 from nir.serialization import hdf2dict
 
 from hardware.reference.errors import GraphError, warn
-from taaf.nir_checks import check_hdf5_budget
+from taaf.nir_checks import check_hdf5_budget, read_unchecked
 
 _READ_ERRORS = (OSError, ValueError, KeyError, AssertionError, TypeError, AttributeError,
                 IndexError, NotImplementedError, RuntimeError, OverflowError)
@@ -36,9 +36,11 @@ def load_graph(path: str | Path, type_check: bool = True, strict: bool = False) 
         except _READ_ERRORS as exc:
             if strict or not type_check:
                 raise
-            graph = nir.read(path, type_check=False)  # raises again if the file is broken, not just mistyped
+            graph, repairs = read_unchecked(path)  # raises again if the file is broken, not just mistyped
             warn(f"{path} fails nir's type check ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
                  f"running it without the check (--strict refuses such files)")
+            for line in repairs:
+                warn(f"{path}: {line}")
     except _READ_ERRORS as exc:
         where = _find_bad_node(path)
         raise GraphError(f"cannot read NIR file {path}{where}: {type(exc).__name__}: {exc}") from exc
