@@ -1,7 +1,8 @@
 """The host head as ONNX: softmaxes and the attention-weighted sum, run with onnxruntime.
 
 Inputs are the chip readouts stacked over time, batch first: ``z_audio``/``z_visual``
-[B, T, C], ``modality_scores`` [B, T, 2], ``temporal_scores`` [B, T] (TAAF only); outputs
+[B, T, C], ``modality_scores`` [B, T, 2], ``temporal_scores`` [B, T] (TAAF only), ``z_fused``
+[B, T, C] (``taaf-fused`` only); outputs
 ``logits`` [B, C], ``alpha`` [B, T], ``beta`` [B, T, 2]. Batch and T are dynamic axes.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from taaf.model.host import HostHead, Readouts
 
 INPUTS_TAAF = ("z_audio", "z_visual", "modality_scores", "temporal_scores")
+INPUTS_TAAF_FUSED = (*INPUTS_TAAF, "z_fused")
 INPUTS_CONCAT = ("z_audio", "z_visual")
 OUTPUTS = ("logits", "alpha", "beta")
 OPSET = 17
@@ -29,21 +31,22 @@ class _HostGraph(nn.Module):
         self.head = HostHead(fusion)
         self.fusion = fusion
 
-    def forward(self, z_audio, z_visual, modality_scores=None, temporal_scores=None):
-        out = self.head(Readouts(z_audio, z_visual, modality_scores, temporal_scores))
+    def forward(self, z_audio, z_visual, modality_scores=None, temporal_scores=None, z_fused=None):
+        out = self.head(Readouts(z_audio, z_visual, modality_scores, temporal_scores, z_fused))
         return out.logits, out.alpha, out.beta
 
 
 def host_input_names(fusion: str) -> tuple[str, ...]:
     """Names of the host head's ONNX inputs (the chip streams it consumes) for ``fusion``."""
-    return INPUTS_TAAF if fusion == "taaf" else INPUTS_CONCAT
+    return {"taaf": INPUTS_TAAF, "taaf-fused": INPUTS_TAAF_FUSED}.get(fusion, INPUTS_CONCAT)
 
 
 def host_head_onnx(fusion: str, n_classes: int) -> bytes:
     """Serialized ONNX model of the host head for ``fusion`` (taaf or concat)."""
     names = host_input_names(fusion)
     example = {"z_audio": torch.zeros(1, 2, n_classes), "z_visual": torch.zeros(1, 2, n_classes),
-               "modality_scores": torch.zeros(1, 2, 2), "temporal_scores": torch.zeros(1, 2)}
+               "modality_scores": torch.zeros(1, 2, 2), "temporal_scores": torch.zeros(1, 2),
+               "z_fused": torch.zeros(1, 2, n_classes)}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -15,6 +15,7 @@ weighted sum, :mod:`taaf.model.host`) is exported separately by :mod:`export.hos
     readouts  audio_warp -> readout_audio -> z_audio (Output), likewise z_visual;
               fusion_lif -> readout_modality -> modality_scores (Output) and
               fusion_lif -> readout_temporal -> temporal_scores (Output)   [TAAF only]
+              fusion_lif -> readout_fused -> z_fused (Output)              [fusion taaf-fused only]
 
 Conventions, also written to the graph metadata: dt = 1e-4 s unless given; LIF from snnTorch
 ``beta`` as tau = dt / (1 - beta), r = tau / dt, v_leak = 0, v_reset = 0 (reset to zero in the
@@ -36,7 +37,7 @@ from taaf.errors import TaafError
 from taaf.model.neurons import BETA_MAX, LIFLayer
 from taaf.model.timewarp import TimeWarp
 
-READOUTS = ("z_audio", "z_visual", "modality_scores", "temporal_scores")
+READOUTS = ("z_audio", "z_visual", "modality_scores", "temporal_scores", "z_fused")
 
 
 def _f32(t: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -175,6 +176,9 @@ def _fusion_part(b: _GraphBuilder, model: AVSpikingNet, audio: str, visual: str)
         b.affine("readout_temporal", f.temporal_score, "fusion_lif")
         b.add("modality_scores", nir.Output(output_type={"output": np.array([2])}), "readout_modality")
         b.add("temporal_scores", nir.Output(output_type={"output": np.array([1])}), "readout_temporal")
+        if f.fused_evidence is not None:
+            b.affine("readout_fused", f.fused_evidence, "fusion_lif")
+            b.add("z_fused", nir.Output(output_type={"output": np.array([n_classes])}), "readout_fused")
 
 
 def spiking_layers(model: AVSpikingNet) -> dict[str, str]:

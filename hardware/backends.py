@@ -20,7 +20,7 @@ from taaf.dynamics import DEFAULT_DT, nir_lif_to_discrete
 from taaf.model.network import AVSpikingNet
 from taaf.model.neurons import LIFLayer
 
-READOUT_NAMES = ("z_audio", "z_visual", "modality_scores", "temporal_scores")
+READOUT_NAMES = ("z_audio", "z_visual", "modality_scores", "temporal_scores", "z_fused")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ def run_torch(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray,
     readouts = {"z_audio": r.audio, "z_visual": r.visual}
     if r.modality_scores is not None:
         readouts.update(modality_scores=r.modality_scores, temporal_scores=r.temporal_scores)
+    if r.fused is not None:
+        readouts["z_fused"] = r.fused
     names = spiking_layers(model)
     return ChipRun(
         readouts={k: v.double().numpy() for k, v in readouts.items()},

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--attention-entropy-weight", type=num.non_negative_finite_float,
                    default=defaults.attention_entropy_weight,
                    help="TAAF: reward spread modality attention (against its collapse; 0 = off)")
+    t.add_argument("--fused-evidence", action="store_true",
+                   help="TAAF: the fused spiking layer also reads out class evidence into the prediction "
+                        "(fusion taaf-fused); default: it only gates the unimodal evidence")
     t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
     t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
     t.add_argument("--ogm-alpha", type=num.non_negative_finite_float, default=defaults.ogm_alpha,
@@ -236,9 +239,12 @@ def cmd_train(args) -> int:
     """``taaf train``: train one model as the flags say and save checkpoint, metrics and plots under --out."""
     from taaf.config import DEFAULT_OPTIMIZER, TrainConfig
     from taaf.data import load_dataset
+    from taaf.errors import ConfigError
     from taaf.training.trainer import model_config_for
     from taaf.workflow import train_and_save
 
+    if args.fused_evidence and args.fusion != "taaf":
+        raise ConfigError("--fused-evidence is an option of --fusion taaf")
     check_output_dir(args.out, inputs=[args.root or None])
     spec = _data_spec(args)
     device = resolve_device(args.device)
@@ -254,6 +260,8 @@ def cmd_train(args) -> int:
     model_cfg = model_config_for(data, cfg, model=args.model)
     if args.no_time_warp:
         model_cfg = replace(model_cfg, time_warp=False)
+    if args.fused_evidence:
+        model_cfg = replace(model_cfg, fusion="taaf-fused")
     train_and_save(data, spec, cfg, model_cfg, Path(args.out), device=device, progress=not args.quiet)
     return 0
 

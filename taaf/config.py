@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 
 from taaf.errors import ConfigError
 
-FUSIONS = ("taaf", "concat")
+FUSIONS = ("taaf", "taaf-fused", "concat")
+#: The fusions with TAAF's attention head (fused spiking layer, modality and temporal scores).
+#: ``taaf`` (the gate-only design, the default so far): the fused layer only gates the unimodal
+#: evidence; ``taaf-fused``: it also reads out class evidence that reaches the prediction (the
+#: abstract's "importance scores to fused spiking features"), until the study decides the default.
+ATTENTION_FUSIONS = ("taaf", "taaf-fused")
 MODELS = ("snn", "ann")  # spiking network (the deployable one) | its ReLU, timeless baseline
 METHODS = ("taaf", "concat", "concat-aux", "ogm-ge", "ogm-ge-published")
 #: One line per training method, for ``taaf train --help`` and the study tables.
@@ -171,8 +176,10 @@ class ModelConfig:
         n += last[0] * last[1] * last[2] * self.visual.hidden + self.visual.hidden
         fa, fv, fh = self.audio.hidden[-1], self.visual.hidden, self.fused_hidden
         n += (fa + fv + 2) * self.n_classes + 2 * (fa + fv)  # evidence readouts, time-warp delays
-        if self.fusion == "taaf":
+        if self.fusion in ATTENTION_FUSIONS:
             n += fa * fh + fh + fv * fh + 3 * fh + 3
+        if self.fusion == "taaf-fused":  # the fused evidence readout
+            n += (fh + 1) * self.n_classes
         return n + 8 * (len(self.audio.hidden) + len(self.visual.channels) + 2)  # neuron parameters
 
     def neuron_count(self) -> int:

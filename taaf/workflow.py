@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from taaf.checkpoint import check_split_matches, load_checkpoint, save_checkpoint
-from taaf.config import ModelConfig, TrainConfig, to_dict
+from taaf.config import ATTENTION_FUSIONS, ModelConfig, TrainConfig, to_dict
 from taaf.data import DataSpec, MultimodalDataset, load_dataset
 from taaf.data.cache import atomic_write_bytes
 from taaf.errors import TaafError
@@ -65,7 +65,7 @@ def write_training_outputs(result: TrainResult, wall: float, data: MultimodalDat
     }
     atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=2).encode())
     plot_training(history, folder / "training_curves.png", title=f"{cfg.method} on {spec.dataset} ({spec.preset})")
-    if model_cfg.fusion == "taaf":
+    if model_cfg.fusion in ATTENTION_FUSIONS:
         preds = predict(result.model, data.test)
         plot_attention(preds.alpha, preds.beta, preds.labels, folder / "attention.png",
                        title=f"attention on the test split ({cfg.method})")

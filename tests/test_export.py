@@ -96,18 +96,47 @@ def test_branch_graphs_have_one_input_each(model):
         assert [k for k, n in g.nodes.items() if isinstance(n, nir.Input)] == [f"{name}_input"]
 
 
-@pytest.mark.parametrize("fusion", ["taaf", "concat"])
+@pytest.mark.parametrize("fusion", ["taaf", "taaf-fused", "concat"])
 def test_onnx_host_head_equals_pytorch(fusion):
     g = torch.Generator().manual_seed(1)
     r = {"z_audio": torch.randn(3, 5, 10, generator=g), "z_visual": torch.randn(3, 5, 10, generator=g),
-         "modality_scores": torch.randn(3, 5, 2, generator=g), "temporal_scores": torch.randn(3, 5, generator=g)}
-    expected = HostHead(fusion)(Readouts(r["z_audio"], r["z_visual"],
-                                         r["modality_scores"] if fusion == "taaf" else None,
-                                         r["temporal_scores"] if fusion == "taaf" else None))
-    out = run_host_head(host_head_onnx(fusion, 10), {k: v.numpy() for k, v in r.items() if k in host_input_names(fusion)})
+         "modality_scores": torch.randn(3, 5, 2, generator=g), "temporal_scores": torch.randn(3, 5, generator=g),
+         "z_fused": torch.randn(3, 5, 10, generator=g)}
+    names = host_input_names(fusion)
+    expected = HostHead(fusion)(Readouts(*(r[n] if n in names else None for n in
+                                           ("z_audio", "z_visual", "modality_scores", "temporal_scores", "z_fused"))))
+    out = run_host_head(host_head_onnx(fusion, 10), {k: v.numpy() for k, v in r.items() if k in names})
     np.testing.assert_allclose(out["logits"], expected.logits.numpy(), atol=1e-5)
     np.testing.assert_allclose(out["alpha"], expected.alpha.numpy(), atol=1e-6)
     np.testing.assert_allclose(out["beta"], expected.beta.numpy(), atol=1e-6)
+    if fusion == "taaf-fused":  # the fused evidence reaches the prediction
+        gate_only = HostHead("taaf")(Readouts(r["z_audio"], r["z_visual"], r["modality_scores"], r["temporal_scores"]))
+        shift = (expected.alpha.unsqueeze(-1) * r["z_fused"]).sum(1)
+        torch.testing.assert_close(expected.logits, gate_only.logits + shift)
+
+
+def test_fused_evidence_model_exports_and_simulates_spike_exact(small_model_config):
+    """taaf-fused: z_fused is a NIR Output; the reference and the float emulator give the
+    PyTorch model's spikes exactly and its readouts to float precision."""
+    from dataclasses import replace
+
+    from hardware.backends import run_reference, run_torch
+    from hardware.loihi.emulator import emulator_runner
+    from taaf.model.network import AVSpikingNet
+
+    torch.manual_seed(0)
+    net = AVSpikingNet(replace(small_model_config, fusion="taaf-fused")).eval()
+    graph = model_to_nir(net)
+    assert isinstance(graph.nodes["z_fused"], nir.Output) and ("readout_fused", "z_fused") in graph.edges
+    rng = np.random.default_rng(0)
+    audio = rng.random((3, 4, 13)).astype(np.float32) * 3
+    image = rng.random((3, 1, 8, 8)).astype(np.float32) * 3
+    want = run_torch(net, audio, image, dtype=torch.float64)
+    for got in (run_reference(net, audio, image), emulator_runner(net, fixed=False)(audio, image)):
+        assert set(got.readouts) >= {"z_fused", "z_audio", "modality_scores"}
+        for layer, spikes in want.spikes.items():
+            np.testing.assert_array_equal(got.spikes[layer], spikes)
+        np.testing.assert_allclose(got.readouts["z_fused"], want.readouts["z_fused"], atol=1e-6)
 
 
 @pytest.mark.parametrize("target,files", [

@@ -43,7 +43,8 @@ class HostCounts:
 def host_counts(host: HostHead, steps: int) -> HostCounts:
     """The host head's dense arithmetic over ``steps`` (it has no weights, so no activity is needed)."""
     t, m, c = steps, host.n_modalities, host.n_classes
-    return HostCounts(macs=t * m * c + t * c, exps=t * m + t if host.fusion == "taaf" else 0)
+    fused = t * c if host.fusion == "taaf-fused" else 0  # + z_f[t] at every step
+    return HostCounts(macs=t * m * c + t * c + fused, exps=t * m + t if host.fusion in ("taaf", "taaf-fused") else 0)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Layer for layer (same ``ModelConfig``, same Linear / Conv2d shapes, same attribu
     audio   mean_t x[t] -> Linear -> ReLU -> ... (``audio_encoder.synapses``)
     visual  image -> strided Conv2d -> ReLU -> ... -> Linear -> ReLU (``visual_encoder.convs/fc``)
     z_m     = U_m m + c_m                                (``audio_evidence`` / ``visual_evidence``)
-    TAAF    h = ReLU(W_a a + W_v v + b), s = G h + g     (``fusion.*``), beta = softmax_m(s)
+    TAAF    h = ReLU(W_a a + W_v v + b), s = G h + g, z_f = U_f h  (``fusion.*``; z_f for taaf-fused only)
     concat  logits = z_audio + z_visual
 What has no counterpart without time: the LIF neurons (-> ReLU), the time-warp delays, and the
 temporal score readout q (a softmax over a single step is constant 1 and its gradient is zero,
@@ -29,7 +29,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, VisualEncoderConfig
+from taaf.config import ATTENTION_FUSIONS, MODALITIES, AudioEncoderConfig, ModelConfig, VisualEncoderConfig
 from taaf.model.encoders import visual_synapses
 from taaf.model.host import HeadOutput, HostHead, Readouts
 
@@ -75,10 +75,13 @@ class StaticFusion(nn.Module):
         self.audio_synapses = nn.Linear(audio_features, cfg.fused_hidden)
         self.visual_synapses = nn.Linear(visual_features, cfg.fused_hidden, bias=False)
         self.modality_score = nn.Linear(cfg.fused_hidden, len(MODALITIES))
+        self.fused_evidence = nn.Linear(cfg.fused_hidden, cfg.n_classes) if cfg.fusion == "taaf-fused" else None
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
-        """Features [B, Fa], [B, Fv] -> modality score logits [B, M]."""
-        return self.modality_score(torch.relu(self.audio_synapses(audio) + self.visual_synapses(visual)))
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features [B, Fa], [B, Fv] -> modality score logits [B, M] and fused evidence [B, C]
+        (None for the gate-only ``taaf``)."""
+        h = torch.relu(self.audio_synapses(audio) + self.visual_synapses(visual))
+        return self.modality_score(h), (self.fused_evidence(h) if self.fused_evidence is not None else None)
 
 
 class AVANNNet(nn.Module):
@@ -92,7 +95,7 @@ class AVANNNet(nn.Module):
         fa, fv = self.audio_encoder.out_features, self.visual_encoder.out_features
         self.audio_evidence = nn.Linear(fa, cfg.n_classes)
         self.visual_evidence = nn.Linear(fv, cfg.n_classes)
-        self.fusion = StaticFusion(fa, fv, cfg) if cfg.fusion == "taaf" else None
+        self.fusion = StaticFusion(fa, fv, cfg) if cfg.fusion in ATTENTION_FUSIONS else None
         self.head = HostHead(cfg.fusion)
 
     def readouts(self, audio: torch.Tensor, image: torch.Tensor, schedule: torch.Tensor | None = None) -> Readouts:
@@ -107,7 +110,9 @@ class AVANNNet(nn.Module):
         a, v = self.audio_encoder(audio), self.visual_encoder(image)
         r = Readouts(audio=self.audio_evidence(a).unsqueeze(1), visual=self.visual_evidence(v).unsqueeze(1))
         if self.fusion is not None:
-            r.modality_scores = self.fusion(a, v).unsqueeze(1)
+            scores, fused = self.fusion(a, v)
+            r.modality_scores = scores.unsqueeze(1)
+            r.fused = fused.unsqueeze(1) if fused is not None else None
             # One step: alpha = softmax over a single score = 1 whatever the score is.
             r.temporal_scores = torch.zeros_like(r.modality_scores[..., 0])
         return r

@@ -4,10 +4,14 @@ Everything before it is synapses and neurons. What is left is O(T * M * C) arith
 readouts the chip streams out: two softmaxes and a weighted sum. Keeping it in one small
 module (no parameters) is what lets the exporter cut the network into chip and host parts.
 
-TAAF:    beta[t, m] = softmax_m(s[t, m])        modality scores
-         alpha[t]   = softmax_t(e[t])           temporal scores
-         z[t]       = sum_m beta[t, m] * z_m[t] per-step class evidence
+TAAF (hierarchical: modality level, then temporal level; every score comes from the fused
+spiking features h[t] on chip):
+         beta[t, m] = softmax_m(s[t, m])                   modality importance
+         alpha[t]   = softmax_t(e[t])                      temporal importance
+         z[t]       = z_f[t] + sum_m beta[t, m] * z_m[t]   fused evidence + weighted unimodal evidence
          logits     = sum_t alpha[t] * z[t]
+z_f is there for fusion ``taaf-fused``; fusion ``taaf`` (gate-only) has z_f = 0: the fused
+layer only gates the unimodal evidence.
 concat:  z[t] = z_audio[t] + z_visual[t], logits = mean_t z[t]
 Unimodal logits (both heads): mean_t z_m[t], the modality's own evidence (OGM-GE's convention
 of reading a modality's share of the fused classifier).
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from taaf.config import ATTENTION_FUSIONS
+
 
 @dataclass
 class Readouts:
@@ -28,6 +34,7 @@ class Readouts:
     visual: torch.Tensor  # z_visual [B, T, C]
     modality_scores: torch.Tensor | None = None  # s [B, T, M]  (TAAF only)
     temporal_scores: torch.Tensor | None = None  # e [B, T]     (TAAF only)
+    fused: torch.Tensor | None = None  # z_f [B, T, C] fused class evidence (fusion "taaf-fused" only)
 
 
 @dataclass
@@ -54,10 +61,12 @@ class HostHead(nn.Module):
     def forward(self, r: Readouts) -> HeadOutput:
         """Chip readouts -> fused logits (TAAF attention or concat sum), unimodal logits and attention weights."""
         evidence = torch.stack([r.audio, r.visual], dim=2)  # [B, T, M, C]
-        if self.fusion == "taaf":
+        if self.fusion in ATTENTION_FUSIONS:
             beta = torch.softmax(r.modality_scores, dim=-1)
             alpha = torch.softmax(r.temporal_scores, dim=1)
             step_logits = (beta.unsqueeze(-1) * evidence).sum(dim=2)
+            if self.fusion == "taaf-fused":
+                step_logits = step_logits + r.fused
             logits = (alpha.unsqueeze(-1) * step_logits).sum(dim=1)
         else:
             step_logits = evidence.sum(dim=2)

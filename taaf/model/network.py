@@ -8,7 +8,10 @@ TAAF fusion (on chip, per step t):
     h[t]   = LIF(W_a a~[t] + W_v v~[t] + b)       fused spiking layer: two synapse groups, fan-in
     z_m[t] = U_m m~[t] + c_m                      per-modality class evidence
     s[t]   = G h[t] + g,  e[t] = q h[t] + q0      modality and temporal score logits
-Concat fusion: z_m[t] only (the fused classifier split per modality).
+    z_f[t] = U_f h[t] + c_f                       fused class evidence (fusion "taaf-fused"; not
+                                                  in "taaf", the gate-only design)
+Concat fusion: z_m[t] only (the fused classifier split per modality). The host head
+(:mod:`taaf.model.host`) integrates them: modality level, then temporal level.
 
 :func:`build_network` picks this network or its ANN baseline (:mod:`taaf.model.ann`) from
 ``ModelConfig.model``; the trainer and the checkpoint loader build models through it.
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from taaf.config import MODALITIES, ModelConfig
+from taaf.config import ATTENTION_FUSIONS, MODALITIES, ModelConfig
 from taaf.model.ann import AVANNNet
 from taaf.model.encoders import AudioEncoder, VisualEncoder
 from taaf.model.host import HeadOutput, HostHead, Readouts
@@ -37,7 +40,8 @@ class ChipOutput:
 
 
 class TAAFFusion(nn.Module):
-    """TAAF's on-chip fused spiking layer and its modality / temporal score readouts."""
+    """TAAF's on-chip fused spiking layer and its modality / temporal score readouts (and, for
+    fusion ``taaf-fused``, its class evidence readout)."""
 
     def __init__(self, audio_features: int, visual_features: int, cfg: ModelConfig):
         super().__init__()
@@ -46,12 +50,14 @@ class TAAFFusion(nn.Module):
         self.neurons = LIFLayer(cfg.neuron)
         self.modality_score = nn.Linear(cfg.fused_hidden, len(MODALITIES))
         self.temporal_score = nn.Linear(cfg.fused_hidden, 1)
+        self.fused_evidence = nn.Linear(cfg.fused_hidden, cfg.n_classes) if cfg.fusion == "taaf-fused" else None
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor):
         """Per-step audio and visual spikes -> fused spikes, modality score logits [B, T, M], temporal score
-        logits [B, T]."""
+        logits [B, T] and fused evidence [B, T, C] (None for the gate-only ``taaf``)."""
         fused = self.neurons(self.audio_synapses(audio) + self.visual_synapses(visual))
-        return fused, self.modality_score(fused), self.temporal_score(fused).squeeze(-1)
+        evidence = self.fused_evidence(fused) if self.fused_evidence is not None else None
+        return fused, self.modality_score(fused), self.temporal_score(fused).squeeze(-1), evidence
 
 
 class AVSpikingNet(nn.Module):
@@ -67,7 +73,7 @@ class AVSpikingNet(nn.Module):
         self.visual_warp = TimeWarp(fv, cfg.max_delay) if cfg.time_warp else None
         self.audio_evidence = nn.Linear(fa, cfg.n_classes)
         self.visual_evidence = nn.Linear(fv, cfg.n_classes)
-        self.fusion = TAAFFusion(fa, fv, cfg) if cfg.fusion == "taaf" else None
+        self.fusion = TAAFFusion(fa, fv, cfg) if cfg.fusion in ATTENTION_FUSIONS else None
         self.head = HostHead(cfg.fusion)
         self._scale_initial_synapses(cfg.init_gain)
 
@@ -93,7 +99,7 @@ class AVSpikingNet(nn.Module):
         readouts = Readouts(audio=self.audio_evidence(a), visual=self.visual_evidence(v))
         spikes: dict[str, torch.Tensor] = {}
         if self.fusion is not None:
-            fused, readouts.modality_scores, readouts.temporal_scores = self.fusion(a, v)
+            fused, readouts.modality_scores, readouts.temporal_scores, readouts.fused = self.fusion(a, v)
             spikes["fused"] = fused
         if record:
             spikes.update({f"audio{i}": s for i, s in enumerate(a_trace.spikes)})
