@@ -20,17 +20,14 @@ handwritten digits shipped with scikit-learn.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from taaf.data.base import MultimodalDataset, MultimodalSplit, resample_frames
-from taaf.data.cache import atomic_write_bytes, cache_dir, sha256_bytes
+from taaf.data.cache import cached_build, sha256_bytes
 from taaf.data.fsdd import WHEEL_SHA256, load_spoken_digits
 from taaf.errors import ConfigError, DataError
 
@@ -100,28 +97,7 @@ def load_av_digits(config: AVDigitsConfig | None = None, use_cache: bool = True)
 
 def build_av_digits(config: AVDigitsConfig, use_cache: bool = True) -> tuple[MultimodalDataset, dict]:
     """Return the data set and its manifest, building and caching it if needed."""
-    folder = cache_dir("av-digits")
-    data_path = folder / f"av-digits-{config.key()}.npz"
-    manifest_path = folder / f"av-digits-{config.key()}.json"
-    if use_cache and data_path.is_file() and manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            with np.load(data_path, allow_pickle=False) as npz:
-                return _from_arrays(npz, manifest), manifest
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError, DataError,
-                zipfile.BadZipFile, zlib.error):
-            pass  # a truncated, bit-flipped or stale cache entry (or a manifest of the wrong type) is rebuilt
-    arrays, manifest = _build(config)
-    dataset = _from_arrays(arrays, manifest)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    try:
-        atomic_write_bytes(data_path, buffer.getvalue())
-        atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
-    except OSError as exc:
-        raise DataError(f"cannot write the data cache in {folder} ({exc.strerror or exc}); set TAAF_CACHE_DIR "
-                        f"to a writable folder") from None
-    return dataset, manifest
+    return cached_build("av-digits", config.key(), lambda: _build(config), _from_arrays, use_cache)
 
 
 def _build(config: AVDigitsConfig) -> tuple[dict[str, np.ndarray], dict]:

@@ -6,9 +6,17 @@ which is how tests and CI keep their own cache.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from platformdirs import user_cache_dir
 
@@ -62,3 +70,37 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def cached_build(name: str, key: str, build: Callable[[], tuple[dict[str, np.ndarray], dict]],
+                 from_arrays: Callable[[Any, dict], Any], use_cache: bool = True) -> tuple[Any, dict]:
+    """``(dataset, manifest)`` of the built data set ``name`` with config ``key``: loaded from
+    ``cache_dir(name)/name-key.npz`` + ``.json`` when both read back, else ``build()``-t (arrays,
+    manifest), converted by ``from_arrays`` and written there atomically. A truncated,
+    bit-flipped or stale entry (or a manifest of the wrong type) is rebuilt, never trusted; an
+    unwritable cache is one clear :class:`~taaf.errors.DataError`. One implementation for every
+    built data set (AV-Digits, AV-MNIST-Temporal)."""
+    from taaf.errors import DataError
+
+    folder = cache_dir(name)
+    data_path, manifest_path = folder / f"{name}-{key}.npz", folder / f"{name}-{key}.json"
+    if use_cache and data_path.is_file() and manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            with np.load(data_path, allow_pickle=False) as npz:
+                return from_arrays(npz, manifest), manifest
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError, DataError,
+                zipfile.BadZipFile, zlib.error):
+            pass  # rebuilt below
+    arrays, manifest = build()
+    dataset = from_arrays(arrays, manifest)
+    if use_cache:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        try:
+            atomic_write_bytes(data_path, buffer.getvalue())
+            atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
+        except OSError as exc:
+            raise DataError(f"cannot write the data cache in {folder} ({exc.strerror or exc}); set "
+                            f"TAAF_CACHE_DIR to a writable folder") from None
+    return dataset, manifest

