@@ -95,6 +95,7 @@ REPLICA_SCRIPT = textwrap.dedent("""
     gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)
     assert all(torch.equal(gathered[0], g) for g in gathered), "replicas drifted apart"
+    dist.barrier()  # neither rank tears gloo down while the other is still in the gather
     dist.destroy_process_group()
 """)
 

@@ -23,6 +23,7 @@ throughput benchmark times on its own.
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -114,6 +115,7 @@ class _Distributed:
         self.rank = 0
         self.owns_group = False
         self.device = device
+        self._wrapper: torch.nn.Module | None = None
         if self.world > 1:
             if device.type == "cuda" and device.index is None:
                 # Every rank on cuda:0 would make NCCL fail; torchrun says which GPU is ours.
@@ -161,14 +163,24 @@ class _Distributed:
         if self.world == 1:
             return model
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(
+        self._wrapper = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=device_ids, find_unused_parameters=False, broadcast_buffers=False)
+        return self._wrapper
 
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
 
     def close(self) -> None:
+        """Free the DDP wrapper now, then destroy the group if we created it.
+
+        DDP's reducer holds the process group and sits in reference cycles, so without the
+        explicit collect it is freed by some later garbage collection, possibly at interpreter
+        exit after the group is gone, where gloo's threads abort the worker ("terminate called
+        without an active exception", seen once in CI under load)."""
+        if self._wrapper is not None:
+            self._wrapper = None
+            gc.collect()
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
             self.owns_group = False
