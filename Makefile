@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend reference --split test --save runs/demo/agreement_reference.json
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend lava --limit 200 --batch-size 200 --save runs/demo/agreement_lava.json
 	$(VENV)/bin/taaf simulate runs/demo/model.pt --backend lava-fixed --limit 200 --batch-size 200 --save runs/demo/agreement_lava_fixed.json
-	$(VENV)/bin/taaf train --model ann --out runs/demo/ann --quiet
+	$(VENV)/bin/taaf train --model ann --epochs 40 --out runs/demo/ann --quiet
 	$(VENV)/bin/taaf bench runs/demo/model.pt --ann runs/demo/ann/model.pt --out runs/demo/bench
 
 test: $(STAMP)

@@ -12,7 +12,7 @@ ways with the same code as the ANN's, and :mod:`benchmarks.energy` prices them t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -80,10 +80,17 @@ def _flat(split: MultimodalSplit) -> tuple[np.ndarray, np.ndarray]:
     return split.audio.reshape(n, -1).astype(np.float64), split.image.reshape(n, -1).astype(np.float64)
 
 
-def fit_floor(data: MultimodalDataset, config: ModelConfig) -> FloorResult:
-    """Fit both probes on ``data.train`` (C on ``data.val``) and score the fusion on ``data.test``."""
-    from dataclasses import replace
+def time_averaged(split: MultimodalSplit) -> MultimodalSplit:
+    """``split`` with its audio averaged over time ([N, 1, F]): what the ``--model ann`` twin sees."""
+    return replace(split, audio=split.audio.mean(axis=1, keepdims=True))
 
+
+def fit_floor(data: MultimodalDataset, config: ModelConfig, average_audio: bool = False) -> FloorResult:
+    """Fit both probes on ``data.train`` (C on ``data.val``) and score the fusion on ``data.test``;
+    ``average_audio``: on the time-averaged audio (:func:`time_averaged`), the twin ANN's floor."""
+    if average_audio:
+        data = replace(data, train=time_averaged(data.train), val=time_averaged(data.val),
+                       test=time_averaged(data.test))
     (a_tr, v_tr), (a_va, v_va) = _flat(data.train), _flat(data.val)
     audio_probe, audio_c = _fit(a_tr, data.train.labels, a_va, data.val.labels)
     visual_probe, visual_c = _fit(v_tr, data.train.labels, v_va, data.val.labels)

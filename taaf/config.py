@@ -199,6 +199,9 @@ class TrainConfig:
     ``modulate_lr`` / ``step_loss_weight = 0`` / ``ModelConfig.time_warp`` are the ablation switches.
     ``attention_entropy_weight`` (TAAF) subtracts that multiple of the normalised modality-attention
     entropy from the loss, against the collapse of beta onto one modality (0: off).
+    ``spike_rate_weight`` (any SNN method) adds that multiple of the mean firing rate of the
+    chip's spiking layers to the loss: fewer spikes, fewer synaptic events, less energy
+    (``taaf frontier --spike-rate-weight`` puts the trade-off on the accuracy-energy plot; 0: off).
 
     The balancing defaults were chosen on the AV-Digits *validation* split (imbalance study,
     README), the same number of trials per balancing method: the modality attention saturates
@@ -222,6 +225,7 @@ class TrainConfig:
     modulation_warmup: int = 1
     step_loss_weight: float = 0.5
     attention_entropy_weight: float = 0.0
+    spike_rate_weight: float = 0.0
     ogm_alpha: float = 0.1
     ge_noise: bool = True
 
@@ -238,7 +242,8 @@ class TrainConfig:
         check_count("seed", self.seed, MAX_SEED, low=0)
         check_count("modulation_warmup", self.modulation_warmup, MAX_EPOCHS, low=0)
         check_real("lr", self.lr, 0.0, MAX_FACTOR, open_low=True)
-        for name in ("weight_decay", "gamma", "step_loss_weight", "ogm_alpha", "attention_entropy_weight"):
+        for name in ("weight_decay", "gamma", "step_loss_weight", "ogm_alpha", "attention_entropy_weight",
+                     "spike_rate_weight"):
             check_real(name, getattr(self, name), 0.0, MAX_FACTOR)
         check_real("min_coefficient", self.min_coefficient, 0.0, 1.0)
 

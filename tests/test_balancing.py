@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from taaf.model.host import HeadOutput
@@ -132,3 +133,35 @@ def test_step_term_does_not_train_the_temporal_attention():
     g_base = torch.autograd.grad(base, e)[0]
     torch.testing.assert_close(g_full, g_base)  # stop-gradient on alpha
     assert float(full.detach()) > float(base.detach())
+
+
+def test_mean_firing_rate_counts_every_recorded_layer_together():
+    from taaf.model.network import mean_firing_rate
+
+    rate = mean_firing_rate({"a": torch.tensor([[1.0, 0.0], [1.0, 1.0]]), "b": torch.zeros(4, 3)})
+    assert float(rate) == pytest.approx(3 / 16)  # 3 spikes over 4 + 12 neuron-steps
+
+
+def test_spike_rate_weight_lowers_the_firing_rate(av_digits_t4, small_model_config):
+    """The regulariser has to act: the same seed and budget with a weight fires less on test."""
+    from taaf.config import TrainConfig
+    from taaf.training.trainer import train
+
+    data = av_digits_t4
+    test = av_digits_t4.test.subset(slice(0, 200))
+    rates = []
+    for weight in (0.0, 10.0):
+        model = train(data, TrainConfig(epochs=1, seed=3, spike_rate_weight=weight), small_model_config,
+                      progress=False).model
+        with torch.no_grad():
+            rates.append(float(model(torch.as_tensor(test.audio), torch.as_tensor(test.image)).spike_rate))
+    assert rates[1] < 0.8 * rates[0], rates
+
+
+def test_spike_rate_weight_on_the_ann_is_refused(av_digits_t4, tmp_path, capsys):
+    from taaf.cli import main
+
+    assert main(["train", "--model", "ann", "--spike-rate-weight", "1", "--steps", "4", "--epochs", "1",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "spike-rate weight needs the spiking model" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

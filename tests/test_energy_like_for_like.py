@@ -137,10 +137,11 @@ def test_temporal_ann_counted_per_frame_by_hand():
             p.fill_(0.0 if name.endswith("bias") else 1.0)
     audio = torch.tensor([[[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]]])  # 1, 0 and 2 non-zero inputs per frame
     image = torch.tensor([[[[1.0, 0.0], [0.0, 2.0]]]])
-    a = count_ann(net, audio.numpy(), image.numpy(), host_steps=3)
+    a = count_ann(net, audio.numpy(), image.numpy())
     layers = {l.name: (l.effective, l.dense, l.padded) for l in a.layers}
-    # audio_fc0: (1 + 0 + 2) inputs x 2 weights; ReLU outputs [1, 1], [0, 0], [2, 2] -> readout 4 x 2
+    # audio_fc0: (1 + 0 + 2) inputs x 2 weights; ReLU outputs [1, 1], [0, 0], [2, 2] -> the
+    # position-aware readout sees them flattened, 4 non-zero of 6 inputs x 2 classes, once
     assert layers == {"audio_fc0": (6, 12, 12), "visual_conv0": (2, 4, 4), "visual_fc": (4, 8, 8),
                       "readout_audio": (8, 12, 12), "readout_visual": (4, 4, 4)}
-    assert (a.effective_macs, a.dense_macs, a.host.macs) == (24, 40, 3 * 2 * 2 + 3 * 2)
+    assert (a.effective_macs, a.dense_macs, a.host.macs) == (24, 40, 2 * 2 + 2)  # one fusion sum
     assert a.padded_macs == a.flop_counter.macs

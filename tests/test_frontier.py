@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.energy import EnergyEstimate, EnergyTerm
-from benchmarks.frontier import Point, PointEnergy, pareto, snn_wins
+from benchmarks.frontier import FULL_FLOOR, TWIN_FLOOR, Point, PointEnergy, floor_checks, pareto, snn_wins
 from taaf.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -31,14 +31,23 @@ def test_pareto_and_wins_by_hand():
         _point("floor", "floor", 0.97, {"a": 60.0, "chip": None}),
     ]
     assert [p.name for p in pareto(points, "a")] == ["SNN T=1", "ANN", "SNN T=4", "floor"]
-    assert snn_wins(points, "a") == (1, 4)
+    assert snn_wins(points, "a") == ("SNN T=1", "SNN T=4")
     assert snn_wins(points, "chip") == ()  # no rival can run there: no win claimed
     assert points[3].energy_pj("chip") is None and points[0].energy_pj("a") == 10.0
     cheaper_floor = points[:4] + [_point("floor", "floor", 0.97, {"a": 5.0, "chip": None})]
     assert snn_wins(cheaper_floor, "a") == ()  # the floor dominates every SNN point
-    assert snn_wins(cheaper_floor, "a", ("ann",)) == (1, 4)  # against the ANN alone
+    assert snn_wins(cheaper_floor, "a", ("ann",)) == ("SNN T=1", "SNN T=4")  # against the ANN alone
     tie = [_point("SNN T=2", "snn", 0.9, {"a": 10.0}, 2), _point("ANN", "ann", 0.9, {"a": 10.0})]
     assert len(pareto(tie, "a")) == 2  # equal points do not dominate each other
+
+
+def test_floor_checks_pair_each_ann_with_the_floor_on_its_input():
+    points = [_point("ANN", "ann", 0.93, {"a": 1.0}), _point("temporal ANN", "ann", 0.99, {"a": 2.0}, 16),
+              _point(FULL_FLOOR, "floor", 0.98, {"a": 0.1}), _point(TWIN_FLOOR, "floor", 0.95, {"a": 0.1})]
+    assert floor_checks(points) == [
+        {"ann": "ANN", "accuracy": 0.93, "floor": TWIN_FLOOR, "floor_accuracy": 0.95, "at_least_floor": False},
+        {"ann": "temporal ANN", "accuracy": 0.99, "floor": FULL_FLOOR, "floor_accuracy": 0.98, "at_least_floor": True}]
+    assert floor_checks(points[:1]) == []  # no floor, no check
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +65,18 @@ def test_frontier_end_to_end(pair, capsys, monkeypatch):
     monkeypatch.setattr(temporal, "EPOCHS", 2)  # the real run trains up to 40 epochs per learning rate
     out = pair["root"] / "out"
     assert main(["frontier", str(pair["snn"]), "--ann", str(pair["ann"]), "--steps", "2", "4", "--epochs", "1",
-                 "--cost-table", "cmos45-int8", "loihi", "--out", str(out)]) == 0
+                 "--spike-rate-weight", "2", "--cost-table", "cmos45-int8", "loihi", "--out", str(out)]) == 0
     r = json.loads((out / "frontier.json").read_text())
-    assert [p["name"] for p in r["points"]] == ["SNN T=2", "SNN T=4", "ANN (taaf fusion)",
-                                                 "temporal ANN (concat, T=4)", "linear late fusion"]
-    snn2, snn4, ann, fair, floor = r["points"]
+    assert [p["name"] for p in r["points"]] == ["SNN T=2", "SNN T=4", "SNN T=2, rate 2", "SNN T=4, rate 2",
+                                                 "ANN (taaf fusion)", "temporal ANN (concat, T=4)", FULL_FLOOR,
+                                                 TWIN_FLOOR]
+    snn2, snn4, _, reg4, ann, fair, floor, twin_floor = r["points"]
+    assert "spike-rate weight 2" in reg4["trained"]  # retrained although the checkpoint is at T = 4
+    assert reg4["ops"] < snn4["ops"]  # the regulariser's point: fewer spikes, fewer synaptic events
+    assert [(c["ann"], c["floor"]) for c in r["ann_floor_checks"]] == [
+        ("ANN (taaf fusion)", TWIN_FLOOR), ("temporal ANN (concat, T=4)", FULL_FLOOR)]
+    assert r["ann_floor_checks"][1]["at_least_floor"] == (fair["accuracy"] >= floor["accuracy"])
+    assert twin_floor["ops"] < floor["ops"]  # the averaged audio probe has T times fewer inputs
     assert fair["family"] == "ann" and "chosen on val" in fair["trained"] and fair["energy"]["loihi"]["dense"] is None
     assert snn4["trained"] == "the given checkpoint" and snn2["trained"].startswith("retrained at T = 2")
     for p in r["points"]:
@@ -73,7 +89,7 @@ def test_frontier_end_to_end(pair, capsys, monkeypatch):
     assert r["pareto"]["loihi"] is None and r["snn_wins_at"]["loihi"] == []
     assert (out / "frontier.png").read_bytes()[:8] == PNG
     md = (out / "frontier.md").read_text()
-    assert "taaf frontier" in md and "Where the SNN wins" in md
+    assert "taaf frontier" in md and "Where the SNN wins" in md and "against the linear floor" in md
     assert "Pareto front" in capsys.readouterr().out
 
 

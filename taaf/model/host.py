@@ -48,6 +48,7 @@ class HeadOutput:
     alpha: torch.Tensor  # [B, T]     temporal attention (uniform for concat)
     beta: torch.Tensor  # [B, T, M]  modality attention (0.5 / 0.5 for concat)
     modality_step_logits: tuple[torch.Tensor, ...]  # z_m [B, T, C] per modality, chip readouts
+    spike_rate: torch.Tensor | None = None  # [] mean firing rate of the chip's spiking layers (SNN only)
 
 
 class HostHead(nn.Module):

@@ -60,6 +60,15 @@ class TAAFFusion(nn.Module):
         return fused, self.modality_score(fused), self.temporal_score(fused).squeeze(-1), evidence
 
 
+def mean_firing_rate(spikes: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Spikes per neuron per step over every recorded spiking layer together (differentiable
+    through the surrogate gradient): what the spike-rate regulariser penalises, because synaptic
+    events, and so energy, grow with it."""
+    total = sum(s.sum() for s in spikes.values())
+    count = sum(s.numel() for s in spikes.values())
+    return total / count
+
+
 class AVSpikingNet(nn.Module):
     """The deployable audio-visual SNN: spiking encoders, time-warp and fusion on chip, then the host head."""
 
@@ -109,7 +118,10 @@ class AVSpikingNet(nn.Module):
     def forward(self, audio: torch.Tensor, image: torch.Tensor, schedule: torch.Tensor | None = None) -> HeadOutput:
         """audio [B, T, F], image [B, C, H, W] (or stream frames + ``schedule``) -> head output; the full
         network as trained and evaluated."""
-        return self.head(self.chip(audio, image, schedule=schedule).readouts)
+        chip = self.chip(audio, image, record=True, schedule=schedule)
+        out = self.head(chip.readouts)
+        out.spike_rate = mean_firing_rate(chip.spikes)
+        return out
 
     def constrain_(self) -> None:
         """Project learned neuron parameters back into their deployable range."""

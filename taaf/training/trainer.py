@@ -37,6 +37,7 @@ from taaf.progress import progress as progress_bar
 
 from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, TrainConfig, VisualEncoderConfig
 from taaf.data.base import MultimodalDataset
+from taaf.errors import ConfigError
 from taaf.evaluate import evaluate, schedule_tensor, split_tensors
 from taaf.model.network import AVNetwork, build_network
 from taaf.training import losses, modulation
@@ -226,6 +227,8 @@ def train_step(trainable: torch.nn.Module, optimizer: torch.optim.Optimizer,
                                 cfg.attention_entropy_weight if cfg.method == "taaf" else 0.0)
     else:
         loss = losses.fused_loss(out, labels)
+    if cfg.spike_rate_weight:
+        loss = loss + cfg.spike_rate_weight * out.spike_rate
     if cfg.method == "taaf":
         importance = modulation.attention_importance(out.alpha, out.beta)
     else:
@@ -275,6 +278,8 @@ def train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig | No
 def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, world: _Distributed,
            progress: bool) -> TrainResult:
     device = world.device
+    if cfg.spike_rate_weight and model_cfg.model != "snn":
+        raise ConfigError("a spike-rate weight needs the spiking model (--model snn): the ANN has no spikes")
     model, groups, optimizer = build_model_and_optimizer(model_cfg, cfg, device)
     trainable = world.wrap(model)
 
