@@ -213,9 +213,11 @@ def first_difference(a: dict, b: dict, prefix: str) -> tuple[str, object, object
 # --------------------------------------------------------------------------- counting
 
 def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backend: str,
-                batch_size: int) -> NetworkCounts:
+                batch_size: int, schedule: np.ndarray | None = None) -> NetworkCounts:
     """:func:`~benchmarks.metrics.count_torch` (or ``count_run`` on the reference simulator) in
-    batches, merged exactly: every total is an integer sum over samples."""
+    batches, merged exactly: every total is an integer sum over samples. With a visual stream
+    (``image`` the frames [N, K, C, H, W], ``schedule`` [N, T, K]) each batch is expanded to what
+    is seen at each step, one batch at a time; its first conv is then charged at every step."""
     from benchmarks.metrics import Counter, activity_from_run, activity_from_torch, taaf_topology
 
     counter = Counter(taaf_topology(model))  # the chip IR is lowered once, not per batch
@@ -230,6 +232,10 @@ def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backe
     parts = []
     for start in range(0, len(audio), batch_size):
         a, i = audio[start:start + batch_size], image[start:start + batch_size]
+        if schedule is not None:
+            import numpy as np
+
+            i = np.einsum("ntk,nkchw->ntchw", schedule[start:start + batch_size], i, optimize=True).astype(np.float32)
         if simulator is None:
             parts.append(counter(activity_from_torch(model, a, i)))
         else:
@@ -397,13 +403,14 @@ def build_report(snn: Checkpoint, ann: Checkpoint | None, snn_path: str, ann_pat
 
     snn_model = snn.model.eval()
     preds = predict(snn_model, split)
-    counts = count_split(snn_model, split.audio, split.image, backend, batch_size)
+    counts = count_split(snn_model, split.audio, split.image, backend, batch_size, split.schedule)
     ann_counts = ann_acc = measured = None
     if ann is not None:
         ann_model = ann.model.eval()
         ann_acc = predict(ann_model, split).accuracies()
-        ann_counts = count_ann(ann_model, split.audio, split.image)
-        measured = measure_ann(ann_model, split.audio, split.image, runs)
+        image = split.mean_visual()  # the ANN averages a stream over time itself: the same input
+        ann_counts = count_ann(ann_model, split.audio, image)
+        measured = measure_ann(ann_model, split.audio, image, runs)
     return BenchReport(
         snn=checkpoint_info(snn, snn_path, "snn"),
         ann=None if ann is None else checkpoint_info(ann, ann_path, "ann"),

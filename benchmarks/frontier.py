@@ -180,7 +180,8 @@ def check_static_image(ckpt: Checkpoint, path: str) -> None:
 
     if load_dataset(ckpt.data_spec).test.is_stream:
         raise TaafError(f"{path}: its data set ({ckpt.data_spec.dataset}) shows the image as a per-step stream; "
-                        "taaf frontier (like taaf bench) takes a static image per sample")
+                        "taaf frontier's linear floor and temporal ANN take a static image per sample (taaf bench "
+                        "counts a stream)")
 
 
 def build_points(snn: Checkpoint, ann: Checkpoint | None, steps: Sequence[int], epochs: int | None,

@@ -68,7 +68,8 @@ def measure_agreement(ckpt: Checkpoint, split: MultimodalSplit, backend: str, ba
     total = {}
     max_diff, seconds = 0.0, 0.0
     for start in progress_bar(range(0, len(split), batch_size), f"simulate [{backend}]", progress):
-        audio, image = split.audio[start:start + batch_size], split.image[start:start + batch_size]
+        batch = split.subset(slice(start, start + batch_size))
+        audio, image = batch.audio, (batch.dense_visual() if batch.is_stream else batch.image)
         t0 = time.perf_counter()
         got = run(audio, image)
         seconds += time.perf_counter() - t0

@@ -1,8 +1,9 @@
 """Run the chip part of a trained model on a backend and return one batch-first result.
 
-Every backend answers the same question — given audio [B, T, F] and images [B, C, H, W], what
-do the chip's readouts and spiking layers do at every step — so agreement checks and accuracy
-need no backend-specific code. The host head (ONNX) turns readouts into predictions.
+Every backend answers the same question — given audio [B, T, F] and images [B, C, H, W] (or a
+visual stream as seen at each step, [B, T, C, H, W]), what do the chip's readouts and spiking
+layers do at every step — so agreement checks and accuracy need no backend-specific code. The
+host head (ONNX) turns readouts into predictions.
 """
 from __future__ import annotations
 
@@ -34,10 +35,26 @@ class ChipRun:
 
 
 def time_major_inputs(audio: np.ndarray, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Model inputs -> NIR Input arrays [T, B, ...]; the image is presented at every step."""
+    """Model inputs -> NIR Input arrays [T, B, ...]. A static image [B, C, H, W] is presented at
+    every step; a per-step stream [B, T, C, H, W] (``MultimodalSplit.dense_visual``) step by step."""
     steps = audio.shape[1]
+    if image.ndim == 5:
+        if image.shape[:2] != audio.shape[:2]:
+            raise ValueError(f"a visual stream {image.shape} must match the audio's batch and steps {audio.shape[:2]}")
+        visual = np.moveaxis(image, 1, 0)
+    else:
+        visual = np.broadcast_to(image[None], (steps, *image.shape))
     return {"audio_input": np.ascontiguousarray(audio.transpose(1, 0, 2)),
-            "visual_input": np.ascontiguousarray(np.broadcast_to(image[None], (steps, *image.shape)))}
+            "visual_input": np.ascontiguousarray(visual)}
+
+
+def stream_schedule(image: torch.Tensor) -> torch.Tensor | None:
+    """The model's schedule for a per-step stream [B, T, C, H, W]: frame t at step t (identity);
+    None for a static image."""
+    if image.dim() != 5:
+        return None
+    b, t = image.shape[:2]
+    return torch.eye(t, dtype=image.dtype).expand(b, t, t)
 
 
 @torch.no_grad()
@@ -46,7 +63,8 @@ def run_torch(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray,
     """The PyTorch model itself (a float64 copy when ``dtype=torch.float64``)."""
     net = model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
     net.eval()
-    out = net.chip(torch.as_tensor(audio, dtype=dtype), torch.as_tensor(image, dtype=dtype), record=True)
+    image = torch.as_tensor(image, dtype=dtype)
+    out = net.chip(torch.as_tensor(audio, dtype=dtype), image, record=True, schedule=stream_schedule(image))
     r = out.readouts
     readouts = {"z_audio": r.audio, "z_visual": r.visual}
     if r.modality_scores is not None:

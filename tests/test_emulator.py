@@ -497,3 +497,28 @@ def test_int8_split_and_thread_policy(monkeypatch):
         assert engines.default_threads() == want
     monkeypatch.setenv(engines.THREADS_ENV, "3")
     assert engines.default_threads() == 3
+
+
+def test_a_per_step_visual_stream_runs_the_same_on_every_path(taaf_net, taaf_split):
+    """A visual stream [B, T, C, H, W] (what AV-MNIST-Temporal shows): the emulator is Lava
+    fixed point bit for bit, and the float paths (reference, float emulator) are the exported
+    float64 twin spike for spike, as for a static image; the stream really changes the spikes."""
+    from export.nir_export import model_to_nir
+    from hardware.backends import exported_twin, run_reference, run_torch
+    from hardware.loihi.lava_backend import run_lava
+
+    rng = np.random.default_rng(0)
+    image = taaf_split.image
+    stream = np.stack([image * rng.uniform(0.0, 1.0, (len(image), 1, 1, 1)) for _ in range(6)], axis=1)
+    stream = stream.astype(np.float32)  # [B, T = 6, C, H, W]: each sample's contrast changes per step
+    audio = taaf_split.audio
+    lava = run_lava(taaf_net, audio, stream, fixed=True, dt=DT, timeout=TIMEOUT)
+    _chip_runs_equal(emulate_model(taaf_net, audio, stream, fixed=True, dt=DT), lava)
+    twin = run_torch(exported_twin(taaf_net, model_to_nir(taaf_net, DT)), audio, stream, torch.float64)
+    for got in (run_reference(taaf_net, audio, stream, DT), emulate_model(taaf_net, audio, stream, fixed=False, dt=DT)):
+        for name, value in twin.spikes.items():
+            np.testing.assert_array_equal(got.spikes[name], value, err_msg=name)
+        for name, value in twin.readouts.items():  # float32 synapses vs float64: readouts to ~1e-8
+            np.testing.assert_allclose(got.readouts[name], value, rtol=0, atol=1e-6, err_msg=name)
+    static = run_torch(taaf_net, audio, image)
+    assert not np.array_equal(run_torch(taaf_net, audio, stream).spikes["visual_lif0"], static.spikes["visual_lif0"])

@@ -262,3 +262,25 @@ def test_cli_hostile_input_is_one_line(cli_env, capsys, args, message):
     assert taaf_main(["data", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_cli_simulate_and_bench_run_a_stream_checkpoint(cli_env, capsys):
+    """The per-step visual stream from the CLI, as a user would: train, simulate on the float and
+    fixed-point emulators (the stream reaches the chip step by step; spike-exact float), bench."""
+    data = ["--dataset", "av-mnist-temporal", "--preset", "clean", "--steps", "12"]
+    snn, ann = cli_env / "snn", cli_env / "ann"
+    assert taaf_main(["train", *data, "--epochs", "1", "--quiet", "--out", str(snn)]) == 0
+    assert taaf_main(["train", *data, "--epochs", "1", "--quiet", "--model", "ann", "--out", str(ann)]) == 0
+    capsys.readouterr()
+    for backend in ("loihi-emu-float", "loihi-emu"):
+        assert taaf_main(["simulate", str(snn / "model.pt"), "--backend", backend, "--limit", "16", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["samples"] == 16 and report["prediction_agreement"] >= 0.9
+        if backend == "loihi-emu-float":
+            assert report["spikes_identical"]
+    out = cli_env / "bench"
+    assert taaf_main(["bench", str(snn / "model.pt"), "--ann", str(ann / "model.pt"), "--cost-table", "cmos45-int8",
+                      "--out", str(out)]) == 0
+    bench = json.loads((out / "report.json").read_text())
+    groups = {g["name"]: g for g in bench["counted"]["snn"]["groups"]}
+    assert groups["visual_conv0"]["static_input"] is False  # a stream is charged at every step

@@ -83,19 +83,26 @@ def count_mask(x: torch.Tensor) -> torch.Tensor:
 
 
 def input_activity(audio: ArrayLike, image: ArrayLike) -> dict[str, torch.Tensor]:
-    """The two chip inputs; the static image is repeated over T as a view (no copy)."""
+    """The two chip inputs; a static image [B, C, H, W] is repeated over T as a view (no copy), a
+    per-step stream [B, T, C, H, W] is taken as it is."""
     audio_t, image_t = torch.as_tensor(audio), torch.as_tensor(image)
     steps = audio_t.shape[1]
+    if image_t.dim() == 5:
+        return {"audio_input": audio_t, "visual_input": image_t}
     return {"audio_input": audio_t,
             "visual_input": image_t.unsqueeze(1).expand(-1, steps, *image_t.shape[1:])}
 
 
 @torch.no_grad()
 def activity_from_torch(model: AVSpikingNet, audio: ArrayLike, image: ArrayLike) -> Activity:
-    """Run ``model.chip(record=True)`` once and collect its inputs and spikes."""
+    """Run ``model.chip(record=True)`` once and collect its inputs and spikes (``image`` static or a
+    per-step stream, as :func:`hardware.backends.time_major_inputs` takes it)."""
+    from hardware.backends import stream_schedule
+
     dtype = next(model.parameters()).dtype
     audio_t, image_t = torch.as_tensor(audio, dtype=dtype), torch.as_tensor(image, dtype=dtype)
-    return activity_from_chip(model, model.chip(audio_t, image_t, record=True), audio_t, image_t)
+    out = model.chip(audio_t, image_t, record=True, schedule=stream_schedule(image_t))
+    return activity_from_chip(model, out, audio_t, image_t)
 
 
 def activity_from_chip(model: AVSpikingNet, out: ChipOutput, audio: ArrayLike, image: ArrayLike) -> Activity:

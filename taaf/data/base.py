@@ -86,6 +86,13 @@ class MultimodalSplit:
             return np.repeat(self.image[:, None], self.n_steps, axis=1)
         return np.einsum("ntk,nkchw->ntchw", self.schedule, self.image, optimize=True).astype(np.float32)
 
+    def mean_visual(self) -> np.ndarray:
+        """The visual input averaged over time, [N, C, H, W] (the static image itself when there is
+        no schedule): what the time-averaging ANN baseline sees, computed without the dense stream."""
+        if self.schedule is None:
+            return self.image
+        return np.einsum("nk,nkchw->nchw", self.schedule.mean(axis=1), self.image, optimize=True).astype(np.float32)
+
     def subset(self, index: np.ndarray | slice) -> "MultimodalSplit":
         """A split holding only the samples selected by ``index`` (ids kept aligned), e.g. for quick runs."""
         ids = tuple(np.asarray(self.ids, dtype=object)[index]) if self.ids else ()
