@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--attention-entropy-weight", type=num.non_negative_finite_float,
                    default=defaults.attention_entropy_weight,
                    help="TAAF: reward spread modality attention (against its collapse; 0 = off)")
+    t.add_argument("--patience", type=num.non_negative_int, default=defaults.patience,
+                   help="stop once validation fused accuracy has not improved for this many epochs "
+                        "(--epochs is then the cap; 0 = train every epoch)")
     t.add_argument("--spike-rate-weight", type=num.non_negative_finite_float, default=defaults.spike_rate_weight,
                    help="SNN: add this multiple of the chip's mean firing rate to the loss (fewer spikes, "
                         "less energy; 0 = off)")
@@ -257,7 +260,7 @@ def cmd_train(args) -> int:
         optimizer=optimizer, seed=args.seed, gamma=args.gamma, min_coefficient=args.min_coefficient,
         modulation_warmup=args.modulation_warmup, modulate_lr=not args.no_lr_modulation,
         step_loss_weight=args.step_loss_weight, attention_entropy_weight=args.attention_entropy_weight,
-        spike_rate_weight=args.spike_rate_weight, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
+        spike_rate_weight=args.spike_rate_weight, patience=args.patience, ogm_alpha=args.ogm_alpha, ge_noise=not args.no_ge_noise,
     )
     data = load_dataset(spec)
     model_cfg = model_config_for(data, cfg, model=args.model)

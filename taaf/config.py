@@ -202,6 +202,9 @@ class TrainConfig:
     ``spike_rate_weight`` (any SNN method) adds that multiple of the mean firing rate of the
     chip's spiking layers to the loss: fewer spikes, fewer synaptic events, less energy
     (``taaf frontier --spike-rate-weight`` puts the trade-off on the accuracy-energy plot; 0: off).
+    ``patience`` > 0 stops training once validation fused accuracy has not improved for that
+    many epochs (early stopping; ``epochs`` is then the cap), so that no method's kept epoch is
+    its last for want of budget (0: train every epoch).
 
     The balancing defaults were chosen on the AV-Digits *validation* split (imbalance study,
     README), the same number of trials per balancing method: the modality attention saturates
@@ -226,6 +229,7 @@ class TrainConfig:
     step_loss_weight: float = 0.5
     attention_entropy_weight: float = 0.0
     spike_rate_weight: float = 0.0
+    patience: int = 0
     ogm_alpha: float = 0.1
     ge_noise: bool = True
 
@@ -241,6 +245,7 @@ class TrainConfig:
         check_count("batch_size", self.batch_size, MAX_BATCH)
         check_count("seed", self.seed, MAX_SEED, low=0)
         check_count("modulation_warmup", self.modulation_warmup, MAX_EPOCHS, low=0)
+        check_count("patience", self.patience, MAX_EPOCHS, low=0)
         check_real("lr", self.lr, 0.0, MAX_FACTOR, open_low=True)
         for name in ("weight_decay", "gamma", "step_loss_weight", "ogm_alpha", "attention_entropy_weight",
                      "spike_rate_weight"):

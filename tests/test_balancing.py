@@ -165,3 +165,23 @@ def test_spike_rate_weight_on_the_ann_is_refused(av_digits_t4, tmp_path, capsys)
                  "--out", str(tmp_path / "x")]) == 2
     assert "spike-rate weight needs the spiking model" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_patience_stops_training_once_validation_stalls(av_digits_t4, small_model_config, monkeypatch):
+    """Early stopping: the run ends ``patience`` epochs after its best validation epoch."""
+    from taaf.config import TrainConfig
+    from taaf.training import trainer
+    from taaf.evaluate import Accuracies
+
+    scores = iter([0.5, 0.7, 0.6, 0.65, 0.9, 0.9])  # best at epoch 2, then two stale epochs
+    real = trainer.evaluate
+
+    def fake(model, split):
+        e = real(model, split.subset(slice(0, 8)))
+        return Accuracies(next(scores), e.audio, e.visual) if split.name == "val" else e
+
+    monkeypatch.setattr(trainer, "evaluate", fake)
+    data = av_digits_t4
+    small = type(data)(data.train.subset(slice(0, 64)), data.val, data.test.subset(slice(0, 8)), data.name)
+    result = trainer.train(small, TrainConfig(epochs=6, patience=2), small_model_config, progress=False)
+    assert [e.epoch for e in result.history] == [1, 2, 3, 4] and result.selected_epoch == 2

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.study.job import RunResult, epochs_to_fraction, run_job
-from benchmarks.study.protocol import NATURAL, VARIANT_NAMES, Job, StudyConfig, variant
+from benchmarks.study.cli import with_tuned_lrs
+from benchmarks.study.job import RunResult, epochs_to_target, run_job
+from benchmarks.study.protocol import METHOD_VARIANTS, NATURAL, VARIANT_NAMES, Job, StudyConfig, variant
 from benchmarks.study.runner import run_path, run_study
-from benchmarks.study.summary import SCHEMA, aggregate, markdown, paired
+from benchmarks.study.summary import SCHEMA, aggregate, markdown, paired, paired_bootstrap
 from taaf.cli import main
 from taaf.errors import ConfigError
 from av_fixtures import make_crema_d_root
@@ -21,17 +22,19 @@ def test_full_protocol_has_every_variant_setting_seed_and_the_t_sweep_once() -> 
     jobs = cfg.jobs()
     assert len({j.key for j in jobs}) == len(jobs)
     main_grid = [j for j in jobs if j.steps == 16]
-    assert len(main_grid) == len(VARIANT_NAMES) * 3 * 3  # variants x settings x seeds
+    assert len(main_grid) == len(VARIANT_NAMES) * 3 * 5  # variants x settings x seeds
     sweep = [j for j in jobs if j.steps != 16]
     assert {(j.variant, j.steps) for j in sweep} == {(v, t) for v in ("taaf", "concat") for t in (2, 4, 8)}
-    assert all(j.setting == "audio-dominant" for j in sweep) and len(sweep) == 2 * 3 * 3
+    assert all(j.setting == "audio-dominant" for j in sweep) and len(sweep) == 2 * 3 * 5
+    assert "taaf-fused" in VARIANT_NAMES and variant("taaf-fused").model_overrides() == {"fusion": "taaf-fused"}
 
 
 def test_every_variant_gets_the_same_budget_and_its_own_switches() -> None:
-    cfg = StudyConfig(epochs=7, batch_size=32, lr=1e-3)
+    cfg = StudyConfig(epochs=7, patience=2, batch_size=32, lr=1e-3)
     configs = {v: cfg.train_config(Job(v, "clean", 1, 16)) for v in VARIANT_NAMES}
     published = configs.pop("ogm-ge-published")
-    assert {(c.epochs, c.batch_size, c.lr, c.seed, c.optimizer) for c in configs.values()} == {(7, 32, 1e-3, 1, "adam")}
+    assert {(c.epochs, c.patience, c.batch_size, c.lr, c.seed, c.optimizer) for c in configs.values()} == {
+        (7, 2, 32, 1e-3, 1, "adam")}
     assert (published.epochs, published.batch_size, published.lr, published.optimizer) == (7, 32, 1e-3, "sgd")
     assert configs["concat-aux"].method == "concat-aux" and configs["concat-aux"].fusion == "concat"
     assert configs["ogm"].method == "ogm-ge" and not configs["ogm"].ge_noise and configs["ogm-ge"].ge_noise
@@ -46,6 +49,10 @@ def test_quick_and_external_data_set_protocols() -> None:
     crema = StudyConfig.for_dataset("crema-d", "/data/crema")
     assert crema.settings == (NATURAL,) and crema.t_sweep_setting == NATURAL
     assert crema.data_spec(NATURAL, 8).root == "/data/crema"
+    temporal = StudyConfig.for_dataset("av-mnist-temporal")
+    assert "misaligned" in temporal.settings and len(temporal.seeds) >= 5 and temporal.patience > 0
+    spec = temporal.data_spec("misaligned", 16)
+    assert (spec.dataset, spec.preset, spec.n_steps) == ("av-mnist-temporal", "misaligned", 16)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -60,16 +67,18 @@ def test_bad_protocols_are_refused(kwargs, message) -> None:
         StudyConfig(**kwargs)
 
 
-def test_epochs_to_fraction() -> None:
-    assert epochs_to_fraction([0.5, 0.8, 0.9, 0.95, 1.0], final=1.0) == 4
-    assert epochs_to_fraction([0.96, 0.5], final=1.0) == 1
-    assert epochs_to_fraction([0.1, 0.2], final=1.0) == 2  # never reached: the whole budget
+def test_epochs_to_target_is_absolute() -> None:
+    assert epochs_to_target([0.5, 0.8, 0.9, 0.95, 1.0], 0.9) == 3
+    assert epochs_to_target([0.96, 0.5], 0.9) == 1
+    assert epochs_to_target([0.1, 0.2], 0.9) is None  # never reached: counted apart, not as the budget
 
 
-def _result(name: str, setting: str, seed: int, fused: float, steps: int = 16) -> RunResult:
+def _result(name: str, setting: str, seed: int, fused: float, steps: int = 16, n: int = 50) -> RunResult:
+    ones = round(fused * n)
     return RunResult(variant=name, setting=setting, seed=seed, steps=steps,
                      test={"fused": fused, "audio": 0.5, "visual": 0.4}, val={"fused": fused, "audio": 0.5, "visual": 0.4},
-                     selected_epoch=2, epochs_to_95=seed + 1, synops=1000.0 * (seed + 1), effective_acs=900.0,
+                     selected_epoch=2, epochs_to_target=seed + 1, stopped_epoch=5, correct="1" * ones + "0" * (n - ones),
+                     synops=1000.0 * (seed + 1), effective_acs=900.0,
                      effective_macs=100.0, firing_rate=0.2, train_seconds=1.0, device="cpu", history=[])
 
 
@@ -79,10 +88,21 @@ def test_aggregate_and_paired_differences() -> None:
     (taaf,) = [r for r in aggregate(results) if r.variant == "taaf"]
     assert taaf.fused.mean == pytest.approx(0.92) and taaf.fused.std == pytest.approx(math.sqrt(0.0008))
     assert taaf.synops.mean == 1500.0 and taaf.seeds == (0, 1)
-    (cmp,) = paired(results, "taaf", "concat", 16)
-    assert cmp.difference.mean == pytest.approx(0.005) and cmp.wins == 1 and cmp.difference.n == 2
-    table = markdown(StudyConfig(settings=("clean",), variants=("taaf", "concat"), seeds=(0, 1), t_sweep=()), results)
-    assert "| clean | taaf | 92.0 ± 2.8 |" in table and "+0.5 ± 3.5 (1/2)" in table
+    (cmp,) = paired(results, "concat", "taaf", 16)
+    assert cmp.difference.mean == pytest.approx(-0.005) and cmp.wins == 1 and cmp.difference.n == 2
+    assert cmp.ci_low <= cmp.difference.mean <= cmp.ci_high
+    table = markdown(StudyConfig(settings=("clean",), variants=("taaf", "concat"), seeds=(0, 1), t_sweep=()), results,
+                     {"clean": {"audio_probe": 0.7, "visual_probe": 0.6, "linear_fusion": 0.8}})
+    assert "| clean | taaf | 92.0 ± 2.8 |" in table and "| concat | -0.5 [" in table and "(1/2) |" in table
+    assert "| clean | 70.0 | 60.0 | 80.0 |" in table  # the floors beside the methods
+
+
+def test_paired_bootstrap_on_hand_made_correctness() -> None:
+    a = [[1, 1, 0, 1], [1, 0, 1, 1]]
+    assert paired_bootstrap(a, a, replicates=200) == (0.0, 0.0)  # identical predictions: no difference at all
+    better = [[1, 1, 1, 1], [1, 1, 1, 1]]
+    low, high = paired_bootstrap(better, a, replicates=500)
+    assert 0.0 <= low <= 0.25 <= high <= 1.0  # the mean gain 0.25 inside, never below 0 (never worse anywhere)
 
 
 def test_run_record_round_trip() -> None:
@@ -132,11 +152,32 @@ def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys)
     assert doc["schema"] == SCHEMA and doc["protocol"]["quick"] is True
     rows = {(r["variant"], r["setting"], r["steps"]) for r in doc["rows"]}
     assert len(rows) == len(VARIANT_NAMES) * 3 + 2 * 2  # main grid + T sweep {2, 4}
-    assert {c["baseline"] for c in doc["comparisons"]} == set(VARIANT_NAMES) - {"taaf"}
-    for name in ("accuracy_curves", "coefficients", "accuracy_vs_steps", "attention"):
+    assert {c["baseline"] for c in doc["comparisons"]} == {"taaf"}
+    assert {c["variant"] for c in doc["comparisons"]} == set(VARIANT_NAMES) - {"taaf"}
+    assert all(c["ci_low"] <= c["ci_high"] for c in doc["comparisons"] if c["metric"] == "fused")
+    for name in ("accuracy_curves", "coefficients", "accuracy_vs_steps", "attention", "attention_dynamics"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert "| audio-dominant | taaf |" in (out / "report.md").read_text()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_tuning_gives_every_method_the_same_trials_and_the_study_uses_them(tmp_path: Path, capsys) -> None:
+    jobs = StudyConfig().tuning_jobs()
+    per_method = {v: [j.lr for j in jobs if j.variant == v] for v in METHOD_VARIANTS}
+    assert {len(lrs) for lrs in per_method.values()} == {3} and {j.variant for j in jobs} == set(METHOD_VARIANTS)
+    assert min(per_method["ogm-ge-published"]) >= 1e-2  # SGD trials on SGD's scale
+    out = tmp_path / "tuned"
+    assert main(["study", "--tune", "--variants", "taaf", "concat", "--settings", "audio-dominant", "--seeds", "0",
+                 "--epochs", "1", "--workers", "1", "--out", str(out)]) == 0
+    doc = json.loads((out / "tuning.json").read_text())
+    assert set(doc["methods"]) == {"taaf", "concat"} and doc["trials_per_method"] == 3
+    for m in doc["methods"].values():
+        assert m["chosen_lr"] == max(m["trials"], key=lambda t: t["val_fused"])["lr"]
+    cfg = with_tuned_lrs(StudyConfig(), out)
+    assert cfg.lr_of("concat") == doc["methods"]["concat"]["chosen_lr"] and cfg.lr_of("ogm") == cfg.lr
+    (out / "tuning.json").write_text("[1]")
+    with pytest.raises(Exception, match="not a tuning file"):
+        with_tuned_lrs(StudyConfig(), out)
 
 
 def test_taaf_study_runs_on_a_crema_d_layout(tmp_path: Path) -> None:

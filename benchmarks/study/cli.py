@@ -1,13 +1,17 @@
 """``taaf study``: the imbalance study in one command.
 
-    taaf study [--quick] [--out DIR] [--dataset av-digits|crema-d|ave --root DIR]
-               [--seeds 0 1 2] [--epochs N] [--variants ...] [--settings ...] [--workers N]
-               [--device auto|cpu|cuda] [--summarize]
+    taaf study [--quick] [--out DIR] [--dataset av-digits|av-mnist-temporal|crema-d|ave --root DIR]
+               [--seeds 0 1 2 3 4] [--epochs N] [--variants ...] [--settings ...] [--workers N]
+               [--device auto|cpu|cuda] [--tune] [--summarize]
 
-Trains every variant (TAAF, concat, OGM-GE, OGM, TAAF ablations) in every data setting over
-the seeds, plus TAAF and concat over the T sweep, then writes OUT/study.json (schema
-``taaf-study/1``), OUT/report.md and four PNG plots. Finished runs are kept in OUT/runs/ and
-reused, so an interrupted study picks up where it stopped. Registered through the
+Trains every variant (TAAF gate-only and with fused evidence, concat, concat + auxiliary loss,
+OGM-GE in our Adam form and as published, OGM, TAAF ablations) in every data setting over the
+seeds, plus TAAF and concat over the T sweep, then writes OUT/study.json (schema
+``taaf-study/2``), OUT/report.md and five PNG plots, with the floors (``floors.json``) beside
+the methods. ``--tune`` first runs the same number of learning-rate trials for every method
+(seed 0, first setting, the study's budget) and writes OUT/tuning.json; a study in a folder
+holding tuning.json trains each method at its chosen rate. Finished runs are kept in OUT/runs/
+and reused, so an interrupted study picks up where it stopped. Registered through the
 ``taaf.commands`` entry point.
 """
 from __future__ import annotations
@@ -41,11 +45,14 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", choices=DATASETS, default="av-digits",
                    help="crema-d / ave run their own (natural) imbalance as the one setting")
     p.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
-    p.add_argument("--seeds", type=num.seed, nargs="+", default=None, help="training seeds (default 0 1 2)")
-    p.add_argument("--epochs", type=num.epochs, default=None, help="epochs for every method (default 20)")
+    p.add_argument("--seeds", type=num.seed, nargs="+", default=None, help="training seeds (default 0 1 2 3 4)")
+    p.add_argument("--epochs", type=num.epochs, default=None,
+                   help="epoch cap for every method (default 30; av-mnist-temporal 15); early stopping ends most runs sooner")
+    p.add_argument("--tune", action="store_true",
+                   help="run the learning-rate trials (3 per method) and write OUT/tuning.json, then stop")
     p.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, default=None, help="subset of methods")
     p.add_argument("--settings", nargs="+", default=None,
-                   help="AV-Digits presets (default clean audio-dominant visual-dominant)")
+                   help="presets (AV-Digits default: clean audio-dominant visual-dominant; AV-MNIST-Temporal: its five)")
     p.add_argument("--workers", type=num.int_in(1, 1024, "workers"), default=None,
                    help="parallel training processes (default: CPU cores, 1 on CUDA)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -56,6 +63,7 @@ def register(subparsers) -> None:
 def cmd_study(args) -> int:
     """``taaf study``: run (or only re-summarise) the study and write study.json, report.md and the plots."""
     from benchmarks.bench_cli import machine
+    from benchmarks.study.floors import study_floors
     from benchmarks.study.plots import plot_all
     from benchmarks.study.protocol import StudyConfig
     from benchmarks.study.runner import load_run, run_path, run_study
@@ -71,6 +79,9 @@ def cmd_study(args) -> int:
         raise TaafError("--workers must be >= 1")
     out = prepare_output_dir(args.out or (QUICK_OUT if args.quick else DEFAULT_OUT))
     device = resolve_device(args.device)
+    if args.tune:
+        return _tune(cfg, out, device, args.workers)
+    cfg = with_tuned_lrs(cfg, out)
     if args.summarize:
         results = [load_run(run_path(out, job)) for job in cfg.jobs()]
         missing = sum(r is None for r in results)
@@ -82,14 +93,66 @@ def cmd_study(args) -> int:
         results, ran = run_study(cfg, out, device=device, workers=args.workers)
         print(f"trained {ran.jobs_run} runs in {ran.wall_seconds / 60:.1f} min")
         execution = asdict(ran)
-    document = results_document(cfg, results, execution, machine().as_dict())
+    floors = study_floors(cfg, out, compute=not cfg.quick)
+    document = results_document(cfg, results, execution, machine().as_dict(), floors)
     atomic_write_bytes(out / "study.json", json.dumps(document, indent=2).encode())
-    table = markdown(cfg, results)
+    table = markdown(cfg, results, floors)
     atomic_write_bytes(out / "report.md", f"# Imbalance study ({cfg.dataset})\n\n{table}".encode())
     plots = plot_all(cfg, results, out)
     print(table)
     print(f"wrote {out}/study.json, {out}/report.md and {len(plots)} plots")
     return 0
+
+
+TUNING_FILE = "tuning.json"
+
+
+def _tune(cfg, out, device: str, workers: int | None) -> int:
+    """Run the tuning trials and write OUT/tuning.json: per method its trials and the chosen rate."""
+    from collections import defaultdict
+
+    from benchmarks.study.runner import run_study
+    from taaf.data.cache import atomic_write_bytes
+
+    jobs = cfg.tuning_jobs()
+    if not jobs:
+        raise TaafError("--tune: none of the chosen variants is a method (ablations reuse their method's rate)")
+    results, ran = run_study(cfg, out, device=device, workers=workers, jobs=jobs)
+    trials: dict[str, list[dict]] = defaultdict(list)
+    for r in results:
+        trials[r.variant].append({"lr": r.lr, "val_fused": r.val["fused"], "selected_epoch": r.selected_epoch,
+                                  "stopped_epoch": r.stopped_epoch})
+    document = {
+        "schema": "taaf-study-tuning/1", "dataset": cfg.dataset, "setting": cfg.settings[0], "seed": cfg.seeds[0],
+        "steps": cfg.steps, "budget": cfg.budget(), "trials_per_method": len(jobs) // len(trials),
+        "selection": "the learning rate with the best validation fused accuracy (first on ties)",
+        "wall_seconds": ran.wall_seconds,
+        "methods": {v: {"trials": t, "chosen_lr": max(t, key=lambda x: x["val_fused"])["lr"]} for v, t in trials.items()},
+    }
+    atomic_write_bytes(out / TUNING_FILE, json.dumps(document, indent=2).encode())
+    for v, m in document["methods"].items():
+        print(f"{v}: " + ", ".join(f"lr {t['lr']:g} val {t['val_fused']:.3f}" for t in m["trials"])
+              + f" -> {m['chosen_lr']:g}")
+    print(f"wrote {out}/{TUNING_FILE} ({len(jobs)} trials in {ran.wall_seconds / 60:.1f} min)")
+    return 0
+
+
+def with_tuned_lrs(cfg, out):
+    """``cfg`` with the learning rates OUT/tuning.json chose (unchanged when there is none, or it
+    was tuned for another data set; a corrupt file is refused)."""
+    from dataclasses import replace
+
+    path = out / TUNING_FILE
+    if not path.exists():
+        return cfg
+    try:
+        doc = json.loads(path.read_text())
+        chosen = {v: float(m["chosen_lr"]) for v, m in doc["methods"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TaafError(f"{path}: not a tuning file written by taaf study --tune ({exc})") from None
+    if doc.get("dataset") != cfg.dataset:
+        return cfg
+    return replace(cfg, lrs=tuple(sorted(chosen.items())))
 
 
 def _previous_execution(path) -> dict | None:

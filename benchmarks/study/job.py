@@ -15,13 +15,12 @@ import numpy as np
 
 from benchmarks.metrics import count_torch
 from benchmarks.study.protocol import Job, StudyConfig, model_config
-from taaf.config import MODALITIES
+from taaf.config import ATTENTION_FUSIONS, MODALITIES
 from taaf.data import load_dataset
 from taaf.evaluate import predict
 from taaf.training.trainer import model_config_for, train
 
-SCHEMA = "taaf-study-run/1"
-CONVERGENCE_FRACTION = 0.95
+SCHEMA = "taaf-study-run/2"  # 2: epochs_to_target (absolute), per-sample correctness, stopped_epoch
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,9 @@ class RunResult:
     test: dict[str, float]  # fused / audio / visual accuracy of the kept model
     val: dict[str, float]
     selected_epoch: int
-    epochs_to_95: int  # first epoch whose val fused accuracy reached 95 % of the kept model's
+    epochs_to_target: int | None  # first epoch whose val fused accuracy reached the study's absolute target
+    stopped_epoch: int  # the last epoch trained (early stopping ends runs before the cap)
+    correct: str  # fused test predictions of the kept model, one '1' / '0' per sample (paired bootstrap)
     synops: float  # per inference on the test split (NeuroBench effective ACs + MACs, chip only)
     effective_acs: float
     effective_macs: float
@@ -55,11 +56,13 @@ class RunResult:
     device: str
     history: list[dict[str, Any]]  # per epoch: val, test, importance, coefficient, loss
     attention: Attention | None = None
+    lr: float = 0.0  # the learning rate it trained with
+    trial: bool = False  # a tuning trial (its lr was the job's own)
 
     @property
     def job(self) -> Job:
         """The job this result belongs to, to match saved results against the protocol."""
-        return Job(self.variant, self.setting, self.seed, self.steps)
+        return Job(self.variant, self.setting, self.seed, self.steps, self.lr if self.trial else None)
 
     def as_dict(self) -> dict[str, Any]:
         """The result as a JSON-able dict tagged with its schema, as written to the run file."""
@@ -76,13 +79,15 @@ class RunResult:
         return cls(**fields)
 
 
-def epochs_to_fraction(curve: list[float], final: float, fraction: float = CONVERGENCE_FRACTION) -> int:
-    """First (1-based) epoch whose value reaches ``fraction`` x ``final``."""
-    target = fraction * final
+def epochs_to_target(curve: list[float], target: float) -> int | None:
+    """First (1-based) epoch whose value reaches the absolute ``target``; None if none does.
+
+    Absolute, so that it is comparable across methods: a fraction of each run's own final
+    accuracy rewards a method for ending low."""
     for epoch, value in enumerate(curve, start=1):
         if value >= target:
             return epoch
-    return len(curve)
+    return None
 
 
 def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
@@ -98,10 +103,12 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
     curve = [e.val["fused"] for e in result.history]
 
     n = min(cfg.synops_samples, len(data.test))
-    counts = count_torch(model, data.test.audio[:n], data.test.image[:n])
+    head = data.test.subset(slice(0, n))
+    counts = count_torch(model, head.audio, head.dense_visual() if head.is_stream else head.image)
+    test_preds = predict(model, data.test)
 
     attention = None
-    if model_cfg.fusion == "taaf" and job.seed == cfg.seeds[0] and cfg.attention_samples > 0:
+    if model_cfg.fusion in ATTENTION_FUSIONS and job.seed == cfg.seeds[0] and cfg.attention_samples > 0:
         k = min(cfg.attention_samples, len(data.test))
         preds = predict(model, data.test.subset(slice(0, k)))
         attention = Attention(labels=preds.labels.tolist(), predicted=preds.fused.tolist(),
@@ -109,7 +116,8 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
     return RunResult(
         variant=job.variant, setting=job.setting, seed=job.seed, steps=job.steps,
         test=dict(kept.test), val=dict(kept.val), selected_epoch=result.selected_epoch,
-        epochs_to_95=epochs_to_fraction(curve, kept.val["fused"]),
+        epochs_to_target=epochs_to_target(curve, cfg.convergence_target), stopped_epoch=len(result.history),
+        correct="".join("1" if ok else "0" for ok in test_preds.fused == test_preds.labels),
         synops=float(counts.synops), effective_acs=float(counts.effective_acs),
         effective_macs=float(counts.effective_macs), firing_rate=1.0 - float(counts.activation_sparsity),
         train_seconds=seconds, device=str(device),
@@ -117,7 +125,7 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
                   "importance": {m: e.importance[m] for m in MODALITIES},
                   "coefficient": {m: e.coefficient[m] for m in MODALITIES},
                   "attention_entropy": dict(e.attention_entropy)} for e in result.history],
-        attention=attention,
+        attention=attention, lr=train_cfg.lr, trial=job.lr is not None,
     )
 
 

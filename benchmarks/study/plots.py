@@ -24,7 +24,7 @@ METRICS = ("fused", "audio", "visual")
 def balances(cfg: StudyConfig, name: str) -> bool:
     """Whether a variant's coefficients can move (concat and TAAF without modulation keep k = 1)."""
     train = cfg.train_config(Job(name, cfg.settings[0], cfg.seeds[0], cfg.steps))
-    return train.method == "ogm-ge" or (train.method == "taaf" and train.modulate_lr)
+    return train.method in ("ogm-ge", "ogm-ge-published") or (train.method == "taaf" and train.modulate_lr)
 
 
 def _colors(variants: tuple[str, ...]) -> dict[str, str]:
@@ -33,12 +33,13 @@ def _colors(variants: tuple[str, ...]) -> dict[str, str]:
 
 
 def _curves(results: list[RunResult], steps: int, key) -> dict[tuple[str, str], np.ndarray]:
-    """(variant, setting) -> [seeds, epochs] array of key(history entry)."""
+    """(variant, setting) -> [seeds, epochs] array of key(history entry), up to the shortest run."""
     groups: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
     for r in results:
         if r.steps == steps:
             groups[(r.variant, r.setting)].append([key(h) for h in r.history])
-    return {k: np.asarray(v, dtype=np.float64) for k, v in groups.items()}
+    # Runs that stopped early are shorter: keep the epochs every run of the group has.
+    return {k: np.asarray([c[:min(map(len, v))] for c in v], dtype=np.float64) for k, v in groups.items()}
 
 
 def _band(ax, values: np.ndarray, color, label: str, style: str = "-") -> None:
@@ -149,10 +150,38 @@ def plot_attention(cfg: StudyConfig, results: list[RunResult], path: Path) -> No
     save_figure(fig, path)
 
 
+def plot_attention_dynamics(cfg: StudyConfig, results: list[RunResult], path: Path) -> None:
+    """Per setting, for every attention variant: the normalised modality-attention entropy H_m
+    (1 = beta spread evenly, 0 = collapsed onto one modality) and the audio share of the
+    importance scores per epoch: whether the attention collapses, and onto which modality."""
+    variants = tuple(v for v in cfg.variants if v.startswith("taaf"))
+    if not variants:
+        return
+    colors = _colors(cfg.variants)
+    fig, axes = plt.subplots(2, len(cfg.settings), figsize=(5 * len(cfg.settings), 6.4), squeeze=False,
+                             layout="constrained")
+    entropy = _curves(results, cfg.steps, lambda h: h.get("attention_entropy", {}).get("modality", np.nan))
+    share = _curves(results, cfg.steps, lambda h: h["importance"]["audio"])
+    for col, setting in enumerate(cfg.settings):
+        for v in variants:
+            if (v, setting) in entropy:
+                _band(axes[0, col], entropy[(v, setting)], colors[v], v)
+                _band(axes[1, col], share[(v, setting)], colors[v], v)
+        axes[0, col].set(title=f"{setting}: modality-attention entropy H_m", ylim=(0, 1.05), xlabel="epoch")
+        axes[1, col].set(title=f"{setting}: audio share of importance", ylim=(0, 1.0), xlabel="epoch")
+        axes[1, col].axhline(0.5, color="grey", ls=":", lw=1)
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("TAAF attention during training (mean over seeds, band = min-max; epochs up to the shortest run)")
+    save_figure(fig, path)
+
+
 def plot_all(cfg: StudyConfig, results: list[RunResult], out: Path) -> list[Path]:
     """Draw every study plot into ``out``; returns the files actually written."""
     paths = [out / "accuracy_curves.png", out / "coefficients.png", out / "accuracy_vs_steps.png",
-             out / "attention.png"]
-    for fn, p in zip((plot_accuracy_curves, plot_coefficients, plot_accuracy_vs_steps, plot_attention), paths):
+             out / "attention.png", out / "attention_dynamics.png"]
+    for fn, p in zip((plot_accuracy_curves, plot_coefficients, plot_accuracy_vs_steps, plot_attention,
+                      plot_attention_dynamics), paths):
         fn(cfg, results, p)
     return [p for p in paths if p.exists()]

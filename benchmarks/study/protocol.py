@@ -2,9 +2,11 @@
 
 A :class:`Variant` is one method (or ablation) as a set of overrides on the default
 :class:`~taaf.config.TrainConfig` / :class:`~taaf.config.ModelConfig`; a :class:`Job` is one
-training run (variant x setting x seed x T). Every job gets the same budget: epochs, batch
-size, optimizer and learning rate come from :class:`StudyConfig`, never from the variant, and
-the kept model is the epoch with the best *validation* fused accuracy (the trainer's rule).
+training run (variant x setting x seed x T). Every job gets the same budget: the epoch cap,
+early-stopping patience and batch size come from :class:`StudyConfig`, never from the variant;
+the learning rate is the study's unless ``taaf study --tune`` chose one per method with the
+same number of validation trials for every method (``tuning.json``); the kept model is the
+epoch with the best *validation* fused accuracy (the trainer's rule).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from taaf.config import ModelConfig, TrainConfig
-from taaf.data import DATASETS, PRESETS, DataSpec
+from taaf.data import DATASETS, PRESETS, TEMPORAL_PRESETS, DataSpec
 from taaf.errors import ConfigError
 
 #: The data setting of CREMA-D / AVE: the imbalance the data set has by itself.
@@ -39,7 +41,10 @@ class Variant:
 
 
 VARIANTS: tuple[Variant, ...] = (
-    Variant("taaf", "taaf", "TAAF: attention fusion, time-warp, balanced learning rates, per-step loss"),
+    Variant("taaf", "taaf", "TAAF, gate-only (the default): attention gates the unimodal evidence; time-warp, "
+            "balanced learning rates, per-step loss"),
+    Variant("taaf-fused", "taaf", "TAAF with fused evidence: the fused spiking layer's class evidence joins the "
+            "prediction (taaf train --fused-evidence)", model=(("fusion", "taaf-fused"),)),
     Variant("concat", "concat", "concat (sum) fusion, plain cross-entropy"),
     Variant("concat-aux", "concat-aux", "concat fusion plus the per-modality per-step loss (uniform weights)"),
     Variant("ogm-ge", "ogm-ge", "OGM-GE (Peng et al. 2022) on the concat network, our Adam form"),
@@ -53,6 +58,12 @@ VARIANTS: tuple[Variant, ...] = (
             train=(("step_loss_weight", 0.0),)),
 )
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
+#: The methods (not ablations): what ``taaf study --tune`` gives the same number of trials.
+METHOD_VARIANTS = ("taaf", "taaf-fused", "concat", "concat-aux", "ogm-ge", "ogm-ge-published")
+#: The comparison every other variant is paired against.
+REFERENCE = "taaf"
+#: Learning rates each method's tuning tries, by optimizer: three trials for every method.
+TUNING_LRS = {"adam": (1e-3, 2e-3, 4e-3), "sgd": (1e-2, 3e-2, 1e-1)}
 #: The variants of the time-step sweep.
 T_SWEEP_VARIANTS = ("taaf", "concat")
 
@@ -73,11 +84,13 @@ class Job:
     setting: str
     seed: int
     steps: int
+    lr: float | None = None  # a tuning trial's learning rate (None: the study's for this variant)
 
     @property
     def key(self) -> str:
         """Unique, file-name-safe identifier of the run, used to name its result file."""
-        return f"{self.variant}__{self.setting}__T{self.steps}__s{self.seed}"
+        trial = "" if self.lr is None else f"__lr{self.lr:g}"
+        return f"{self.variant}__{self.setting}__T{self.steps}__s{self.seed}{trial}"
 
 
 @dataclass(frozen=True)
@@ -89,9 +102,12 @@ class StudyConfig:
     root: str = ""
     settings: tuple[str, ...] = ("clean", "audio-dominant", "visual-dominant")
     variants: tuple[str, ...] = VARIANT_NAMES
-    seeds: tuple[int, ...] = (0, 1, 2)
-    epochs: int = 20
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    epochs: int = 30  # the cap; early stopping (patience) ends most runs before it
+    patience: int = 4
     steps: int = 16
+    convergence_target: float = 0.90  # "epochs to target": first epoch whose val fused accuracy reaches it
+    lrs: tuple[tuple[str, float], ...] = ()  # per-variant learning rates chosen by --tune (else lr)
     t_sweep: tuple[int, ...] = (2, 4, 8, 16)
     t_sweep_setting: str = "audio-dominant"
     batch_size: int = 64
@@ -104,9 +120,10 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r} (choose from {', '.join(DATASETS)})")
-        if self.dataset != "av-digits" and not self.root:
+        if self.dataset not in ("av-digits", "av-mnist-temporal") and not self.root:
             raise ConfigError(f"{self.dataset} needs --root, the folder holding its files")
-        allowed = tuple(PRESETS) if self.dataset == "av-digits" else (NATURAL,)
+        allowed = {"av-digits": tuple(PRESETS), "av-mnist-temporal": tuple(TEMPORAL_PRESETS)}.get(
+            self.dataset, (NATURAL,))
         for s in (*self.settings, *((self.t_sweep_setting,) if self.t_sweep else ())):
             if s not in allowed:
                 raise ConfigError(f"unknown setting {s!r} for {self.dataset} (choose from {', '.join(allowed)})")
@@ -114,6 +131,14 @@ class StudyConfig:
             variant(name)
         if not self.seeds or not self.settings or not self.variants:
             raise ConfigError("a study needs at least one seed, setting and variant")
+        if not 0.0 < self.convergence_target <= 1.0:
+            raise ConfigError(f"convergence_target must be in (0, 1], got {self.convergence_target}")
+        for name, lr in self.lrs:
+            variant(name)
+            if not 0.0 < lr < 1.0:
+                raise ConfigError(f"learning rate of {name} must be in (0, 1), got {lr}")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be >= 0, got {self.patience}")
         for value, what in ((self.epochs, "epochs"), (self.steps, "steps"), (self.batch_size, "batch_size"),
                             (self.synops_samples, "synops_samples"), *((t, "t_sweep") for t in self.t_sweep)):
             if value < 1:
@@ -122,12 +147,17 @@ class StudyConfig:
     @classmethod
     def for_dataset(cls, dataset: str, root: str = "", quick: bool = False, **overrides) -> "StudyConfig":
         """The full protocol, or the ``--quick`` smoke version (1 seed, 2 epochs, T sweep {2, 4},
-        SynOps on 100 samples); CREMA-D / AVE have one setting, their own imbalance."""
+        SynOps on 100 samples); CREMA-D / AVE have one setting, their own imbalance.
+        AV-MNIST-Temporal: its five presets, T = 16 (half its data default, for CPU cost), a cap
+        of 15 epochs with patience 3, and a convergence target of 85 % (its floors are lower)."""
         base: dict[str, Any] = {"dataset": dataset, "root": root, "quick": quick}
-        if dataset != "av-digits":
+        if dataset == "av-mnist-temporal":
+            base.update(settings=tuple(TEMPORAL_PRESETS), t_sweep=(8, 16), t_sweep_setting="misaligned", epochs=15,
+                        patience=3, convergence_target=0.85)
+        elif dataset != "av-digits":
             base.update(settings=(NATURAL,), t_sweep_setting=NATURAL)
         if quick:
-            base.update(seeds=(0,), epochs=2, t_sweep=(2, 4), synops_samples=100)
+            base.update(seeds=(0,), epochs=2, patience=0, t_sweep=(2, 4), synops_samples=100)
         base.update(overrides)
         return cls(**base)
 
@@ -143,17 +173,34 @@ class StudyConfig:
         if self.dataset == "av-digits":
             return DataSpec(dataset="av-digits", n_steps=steps, seed=self.data_seed, preset=setting,
                             degradation=PRESETS[setting])
+        if self.dataset == "av-mnist-temporal":
+            return DataSpec(dataset="av-mnist-temporal", n_steps=steps, seed=self.data_seed, preset=setting)
         return DataSpec(dataset=self.dataset, n_steps=steps, seed=self.data_seed, root=self.root)
 
     def train_config(self, job: Job) -> TrainConfig:
         """The job's training config: the study's shared budget plus the variant's overrides."""
-        base = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=job.seed)
+        base = TrainConfig(epochs=self.epochs, patience=self.patience, batch_size=self.batch_size,
+                           lr=self.lr_of(job.variant) if job.lr is None else job.lr, seed=job.seed)
         return variant(job.variant).train_config(base)
+
+    def tuning_jobs(self) -> list[Job]:
+        """The tuning trials: every method of the study (not the ablations) gets the same number of
+        learning rates (:data:`TUNING_LRS`, by optimizer), seed 0, the first setting, the study's
+        budget; validation accuracy decides."""
+        return [Job(name, self.settings[0], self.seeds[0], self.steps, lr)
+                for name in self.variants if name in METHOD_VARIANTS
+                for lr in TUNING_LRS[variant(name).train_config(TrainConfig()).optimizer]]
+
+    def lr_of(self, name: str) -> float:
+        """The learning rate ``name`` trains with: its tuned one, else the study's."""
+        return dict(self.lrs).get(name, self.lr)
 
     def budget(self) -> dict[str, Any]:
         """What every variant gets, for the results file."""
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": TrainConfig().optimizer,
-                "selection": "epoch with the best validation fused accuracy (test never used for selection)"}
+        return {"epochs_cap": self.epochs, "patience": self.patience, "batch_size": self.batch_size, "lr": self.lr,
+                "tuned_lrs": dict(self.lrs), "optimizer": "adam (ogm-ge-published: sgd, momentum 0.9)",
+                "selection": "epoch with the best validation fused accuracy (test never used for selection); "
+                             "training stops after `patience` epochs without improvement"}
 
 
 def model_config(base: ModelConfig, job: Job) -> ModelConfig:
@@ -161,5 +208,5 @@ def model_config(base: ModelConfig, job: Job) -> ModelConfig:
     return replace(base, **variant(job.variant).model_overrides())
 
 
-__all__ = ["Job", "NATURAL", "StudyConfig", "T_SWEEP_VARIANTS", "VARIANTS", "VARIANT_NAMES", "Variant",
-           "model_config", "variant"]
+__all__ = ["Job", "METHOD_VARIANTS", "NATURAL", "REFERENCE", "StudyConfig", "TUNING_LRS", "T_SWEEP_VARIANTS", "VARIANTS",
+           "VARIANT_NAMES", "Variant", "model_config", "variant"]

@@ -50,9 +50,10 @@ def load_run(path: Path) -> RunResult | None:
 
 
 def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | None = None,
-              log: Callable[[str], None] = print) -> tuple[list[RunResult], Execution]:
-    """Run every job of ``cfg`` not already in ``out/runs``; return all results in job order."""
-    jobs = cfg.jobs()
+              log: Callable[[str], None] = print, jobs: list[Job] | None = None) -> tuple[list[RunResult], Execution]:
+    """Run every job of ``cfg`` (or ``jobs``: the tuning trials) not already in ``out/runs``;
+    return all results in job order."""
+    jobs = cfg.jobs() if jobs is None else jobs
     done = {job.key: r for job in jobs if (r := load_run(run_path(out, job))) is not None and r.job == job}
     pending = [job for job in jobs if job.key not in done]
     workers = workers or (1 if device.startswith("cuda") else max(1, os.cpu_count() or 1))

@@ -1,8 +1,14 @@
-"""From per-run results to the study's tables: mean +- std over seeds, paired differences.
+"""From per-run results to the study's tables: mean +- std over seeds, paired differences with
+bootstrap confidence intervals, the floors beside them.
 
-The results file (schema ``taaf-study/1``) holds the protocol, where it ran, one row per
-(variant, setting, T) and the paired comparisons; :func:`markdown` renders the same rows as the
-table the README shows. Nothing here trains or reads data.
+The results file (schema ``taaf-study/2``) holds the protocol, where it ran, the floors, one row
+per (variant, setting, T) and the paired comparisons against :data:`REFERENCE`;
+:func:`markdown` renders the same rows as the tables the README shows. Nothing here trains or
+reads data.
+
+The confidence interval of a difference is a paired, two-level bootstrap: each replicate
+resamples the seeds and, independently, the test samples (the same samples for both methods and
+every seed), so it carries both the seed-to-seed and the finite-test-set uncertainty.
 """
 from __future__ import annotations
 
@@ -13,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.study.job import RunResult
-from benchmarks.study.protocol import T_SWEEP_VARIANTS, StudyConfig, variant
+from benchmarks.study.protocol import REFERENCE, T_SWEEP_VARIANTS, StudyConfig, variant
 
-SCHEMA = "taaf-study/1"
+SCHEMA = "taaf-study/2"
 METRICS = ("fused", "audio", "visual")
+BOOTSTRAP = 4000  # replicates per confidence interval
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -49,14 +57,18 @@ class Row:
     fused: Stat
     audio: Stat
     visual: Stat
-    epochs_to_95: Stat
+    epochs_to_target: Stat  # over the runs that reached the target
+    reached_target: int  # how many of the seeds' runs reached it
+    stopped_epoch: Stat
+    kept_last_epoch: int  # runs whose kept epoch was the last one trained at the cap (budget too small)
     synops: Stat
     firing_rate: Stat
     train_seconds: Stat
 
 
-def aggregate(results: list[RunResult]) -> list[Row]:
-    """Group runs by (variant, setting, T) and summarise each metric over seeds."""
+def aggregate(results: list[RunResult], cap: int = 0) -> list[Row]:
+    """Group runs by (variant, setting, T) and summarise each metric over seeds; ``cap`` is the
+    study's epoch cap (a run kept at its last epoch there may have wanted more budget)."""
     cells: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
     for r in results:
         cells[(r.variant, r.setting, r.steps)].append(r)
@@ -66,7 +78,10 @@ def aggregate(results: list[RunResult]) -> list[Row]:
         rows.append(Row(
             variant=name, setting=setting, steps=steps, seeds=tuple(r.seed for r in runs),
             **{m: Stat.of([r.test[m] for r in runs]) for m in METRICS},
-            epochs_to_95=Stat.of([r.epochs_to_95 for r in runs]),
+            epochs_to_target=Stat.of([r.epochs_to_target for r in runs if r.epochs_to_target is not None] or [0.0]),
+            reached_target=sum(r.epochs_to_target is not None for r in runs),
+            stopped_epoch=Stat.of([r.stopped_epoch for r in runs]),
+            kept_last_epoch=sum(r.selected_epoch == r.stopped_epoch == cap for r in runs),
             synops=Stat.of([r.synops for r in runs]),
             firing_rate=Stat.of([r.firing_rate for r in runs]),
             train_seconds=Stat.of([r.train_seconds for r in runs]),
@@ -76,7 +91,8 @@ def aggregate(results: list[RunResult]) -> list[Row]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """variant - baseline, paired by seed, on one setting at one T."""
+    """variant - baseline, paired by seed, on one setting at one T, with a bootstrap CI (fused
+    metric only: per-sample correctness is kept for the fused prediction)."""
 
     variant: str
     baseline: str
@@ -85,6 +101,29 @@ class Comparison:
     metric: str
     difference: Stat
     wins: int  # seeds where the variant is strictly better
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, replicates: int = BOOTSTRAP, seed: int = 0,
+                     confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """CI of mean(a - b) for per-sample correctness a, b [seeds, samples] (paired by row and
+    column): resample seeds and samples, independently, ``replicates`` times."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    n_seeds, n_samples = d.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty(replicates)
+    for i in range(replicates):
+        rows = rng.integers(0, n_seeds, n_seeds)
+        cols = rng.integers(0, n_samples, n_samples)
+        means[i] = d[np.ix_(rows, cols)].mean()
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _correct(r: RunResult) -> np.ndarray:
+    return np.frombuffer(r.correct.encode(), dtype=np.uint8) - ord("0")
 
 
 def paired(results: list[RunResult], name: str, baseline: str, steps: int, metric: str = "fused") -> list[Comparison]:
@@ -94,25 +133,31 @@ def paired(results: list[RunResult], name: str, baseline: str, steps: int, metri
     for setting in sorted({r.setting for r in results}):
         seeds = sorted(s for (v, st, t, s) in by_key
                        if (v, st, t) == (name, setting, steps) and (baseline, setting, steps, s) in by_key)
-        diffs = [by_key[(name, setting, steps, s)].test[metric] - by_key[(baseline, setting, steps, s)].test[metric]
-                 for s in seeds]
-        if diffs:
-            out.append(Comparison(name, baseline, setting, steps, metric, Stat.of(diffs), sum(d > 0 for d in diffs)))
+        mine = [by_key[(name, setting, steps, s)] for s in seeds]
+        theirs = [by_key[(baseline, setting, steps, s)] for s in seeds]
+        diffs = [a.test[metric] - b.test[metric] for a, b in zip(mine, theirs)]
+        if not diffs:
+            continue
+        low = high = None
+        if metric == "fused" and all(r.correct for r in mine + theirs):
+            low, high = paired_bootstrap(np.stack([_correct(r) for r in mine]), np.stack([_correct(r) for r in theirs]))
+        out.append(Comparison(name, baseline, setting, steps, metric, Stat.of(diffs), sum(d > 0 for d in diffs),
+                              low, high))
     return out
 
 
 def comparisons(cfg: StudyConfig, results: list[RunResult]) -> list[Comparison]:
-    """TAAF against every baseline and every ablation, on each metric, at the main T."""
-    if "taaf" not in cfg.variants:
+    """Every other variant minus the reference (gate-only TAAF), on each metric, at the main T."""
+    if REFERENCE not in cfg.variants:
         return []
-    return [c for other in cfg.variants if other != "taaf" for metric in METRICS
-            for c in paired(results, "taaf", other, cfg.steps, metric)]
+    return [c for other in cfg.variants if other != REFERENCE for metric in METRICS
+            for c in paired(results, other, REFERENCE, cfg.steps, metric)]
 
 
 def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict[str, Any],
-                     machine: dict[str, Any]) -> dict:
-    """The study.json document: protocol, execution record, machine, aggregated rows and comparisons."""
-    rows = aggregate(results)
+                     machine: dict[str, Any], floors: dict[str, dict[str, float]] | None = None) -> dict:
+    """The study.json document: protocol, execution record, machine, floors, aggregated rows and comparisons."""
+    rows = aggregate(results, cfg.epochs)
     return {
         "schema": SCHEMA,
         "protocol": {
@@ -120,29 +165,55 @@ def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict
                 v: variant(v).description for v in cfg.variants},
             "seeds": list(cfg.seeds), "steps": cfg.steps, "t_sweep": list(cfg.t_sweep),
             "t_sweep_setting": cfg.t_sweep_setting, "budget": cfg.budget(), "quick": cfg.quick,
-            "epochs_to_95": "first epoch whose validation fused accuracy reached 95 % of the kept model's",
+            "epochs_to_target": f"first epoch whose validation fused accuracy reached {cfg.convergence_target:.0%} "
+                                "(absolute; runs that never do are counted apart)",
+            "confidence_intervals": f"{CONFIDENCE:.0%} paired bootstrap over seeds and test samples "
+                                    f"({BOOTSTRAP} replicates) of variant minus {REFERENCE}, fused accuracy",
             "synops": f"NeuroBench effective ACs + MACs per inference on {cfg.synops_samples} test samples (chip only)",
         },
         "execution": execution,
         "machine": machine,
+        "floors": floors or {},
         "rows": [asdict(r) for r in rows],
         "comparisons": [asdict(c) for c in comparisons(cfg, results)],
     }
 
 
-def markdown(cfg: StudyConfig, results: list[RunResult]) -> str:
-    """The main table (T = cfg.steps), the T sweep and TAAF's paired differences, as Markdown."""
-    rows = aggregate(results)
-    lines = [f"Test accuracy (%) of the kept model, mean ± std over seeds {list(cfg.seeds)}; "
-             f"T = {cfg.steps}, {cfg.epochs} epochs for every method.", "",
-             "| setting | method | fused | audio-only | visual-only | epochs to 95 % | SynOps / inference |",
-             "|---|---|---|---|---|---|---|"]
+def markdown(cfg: StudyConfig, results: list[RunResult], floors: dict[str, dict[str, float]] | None = None) -> str:
+    """The floors, the main table (T = cfg.steps), the T sweep and every variant's paired
+    difference from the reference with its bootstrap CI, as Markdown."""
+    rows = aggregate(results, cfg.epochs)
+    lines = []
+    if floors:
+        gru = any("gru" in f for f in floors.values())
+        lines += ["Floors, test accuracy (%): logistic-regression probes on each modality's raw input, their linear "
+                  "late fusion (product of experts)" + (", and a non-spiking GRU on the same frames" if gru else "")
+                  + ".", "", "| setting | audio probe | visual probe | linear fusion |" + (" GRU |" if gru else ""),
+                  "|---|---|---|---|" + ("---|" if gru else "")]
+        for setting in cfg.settings:
+            if setting in floors:
+                f = floors[setting]
+                lines.append(f"| {setting} | {f['audio_probe'] * 100:.1f} | {f['visual_probe'] * 100:.1f} | "
+                             f"{f['linear_fusion'] * 100:.1f} |" + (f" {f['gru'] * 100:.1f} |" if gru else ""))
+        lines.append("")
+    lines += [f"Test accuracy (%) of the kept model, mean ± std over seeds {list(cfg.seeds)}; T = {cfg.steps}; "
+              f"at most {cfg.epochs} epochs, early stopping after {cfg.patience} without improvement, the same for "
+              f"every method. Epochs to {cfg.convergence_target:.0%}: first epoch at that validation accuracy "
+              f"(runs that reached it / all).", "",
+              f"| setting | method | fused | audio-only | visual-only | epochs to {cfg.convergence_target:.0%} "
+              "| epochs trained | SynOps / inference |",
+              "|---|---|---|---|---|---|---|---|"]
     order = {v: i for i, v in enumerate(cfg.variants)}
     main = sorted((r for r in rows if r.steps == cfg.steps and r.setting in cfg.settings),
                   key=lambda r: (cfg.settings.index(r.setting), order.get(r.variant, 99)))
     for r in main:
+        reached = f"{r.epochs_to_target.fmt()} ({r.reached_target}/{r.fused.n})" if r.reached_target else \
+            f"never (0/{r.fused.n})"
         lines.append(f"| {r.setting} | {r.variant} | {r.fused.fmt(100)} | {r.audio.fmt(100)} | {r.visual.fmt(100)} "
-                     f"| {r.epochs_to_95.fmt()} | {r.synops.mean / 1e3:,.0f}k ± {r.synops.std / 1e3:,.0f}k |")
+                     f"| {reached} | {r.stopped_epoch.fmt()} | {r.synops.mean / 1e3:,.0f}k ± {r.synops.std / 1e3:,.0f}k |")
+    capped = sum(r.kept_last_epoch for r in main)
+    lines += ["", f"Runs whose kept epoch was the last one at the {cfg.epochs}-epoch cap: {capped} of "
+              f"{sum(r.fused.n for r in main)}."]
     sweep = sorted((r for r in rows if r.setting == cfg.t_sweep_setting and r.steps in cfg.t_sweep
                     and r.variant in T_SWEEP_VARIANTS),
                    key=lambda r: (order.get(r.variant, 99), r.steps))
@@ -155,12 +226,17 @@ def markdown(cfg: StudyConfig, results: list[RunResult]) -> str:
                          f"| {r.synops.mean / 1e3:,.0f}k ± {r.synops.std / 1e3:,.0f}k | {r.firing_rate.fmt(100)} % |")
     comps = [c for c in comparisons(cfg, results) if c.metric == "fused"]
     if comps:
-        lines += ["", "TAAF minus each other method, fused test accuracy (points), paired by seed "
-                  "(wins = seeds where TAAF is better).", "", "| versus | " + " | ".join(cfg.settings) + " |",
-                  "|---|" + "---|" * len(cfg.settings)]
-        for other in [v for v in cfg.variants if v != "taaf"]:
-            cells = {c.setting: c for c in comps if c.baseline == other}
-            lines.append(f"| {other} | " + " | ".join(
-                f"{cells[s].difference.mean * 100:+.1f} ± {cells[s].difference.std * 100:.1f} "
-                f"({cells[s].wins}/{cells[s].difference.n})" if s in cells else "-" for s in cfg.settings) + " |")
+        lines += ["", f"Each method minus {REFERENCE} (gate-only TAAF), fused test accuracy in points: mean over seeds "
+                  f"[{CONFIDENCE:.0%} paired bootstrap CI over seeds and test samples] (seeds where the method is "
+                  "better). A CI that excludes 0 is a difference this study can see.", "",
+                  "| method | " + " | ".join(cfg.settings) + " |", "|---|" + "---|" * len(cfg.settings)]
+        for other in [v for v in cfg.variants if v != REFERENCE]:
+            cells = {c.setting: c for c in comps if c.baseline == REFERENCE and c.variant == other}
+            lines.append(f"| {other} | " + " | ".join(_cell(cells[s]) if s in cells else "-" for s in cfg.settings)
+                         + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(c: Comparison) -> str:
+    ci = "" if c.ci_low is None else f" [{c.ci_low * 100:+.1f}, {c.ci_high * 100:+.1f}]"
+    return f"{c.difference.mean * 100:+.1f}{ci} ({c.wins}/{c.difference.n})"

@@ -347,6 +347,10 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
                 best_val, best_state = val.fused, copy.deepcopy(model.state_dict())
                 result.selected_epoch = epoch
         world.barrier()
+        if cfg.patience:  # early stopping: rank 0 decides, every rank takes part in the sum
+            stale = world.is_main and epoch - result.selected_epoch >= cfg.patience
+            if world.sum(torch.tensor([float(stale)], device=device)).item() > 0:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
