@@ -139,6 +139,35 @@ def test_fused_evidence_model_exports_and_simulates_spike_exact(small_model_conf
         np.testing.assert_allclose(got.readouts["z_fused"], want.readouts["z_fused"], atol=1e-6)
 
 
+@pytest.mark.slow
+def test_fused_evidence_model_on_lava(small_model_config):
+    """taaf-fused on real Lava processes: float Lava gives the PyTorch spikes exactly, and the
+    fixed-point emulator is Lava fixed point bit for bit, z_fused included."""
+    from dataclasses import replace
+
+    from hardware.backends import run_torch
+    from hardware.loihi.emulator import emulator_runner
+    from hardware.loihi.lava_backend import run_lava
+    from taaf.model.network import AVSpikingNet
+
+    torch.manual_seed(0)
+    net = AVSpikingNet(replace(small_model_config, fusion="taaf-fused")).eval()
+    rng = np.random.default_rng(1)
+    audio = rng.random((2, 4, 13)).astype(np.float32)
+    image = rng.random((2, 1, 8, 8)).astype(np.float32)
+    want = run_torch(net, audio, image, dtype=torch.float64)
+    lava = run_lava(net, audio, image, fixed=False, timeout=120)
+    for layer, spikes in want.spikes.items():
+        np.testing.assert_array_equal(lava.spikes[layer], spikes, err_msg=layer)
+    np.testing.assert_allclose(lava.readouts["z_fused"], want.readouts["z_fused"], atol=1e-6)
+    fixed = run_lava(net, audio, image, fixed=True, timeout=120)
+    emulated = emulator_runner(net, fixed=True)(audio, image)
+    for name, value in fixed.readouts.items():
+        np.testing.assert_array_equal(emulated.readouts[name], value, err_msg=name)
+    for name, value in fixed.spikes.items():
+        np.testing.assert_array_equal(emulated.spikes[name], value, err_msg=name)
+
+
 @pytest.mark.parametrize("target,files", [
     ("nir", {"taaf.nir", "host_head.onnx", "manifest.json"}),
     ("onnx", {"host_head.onnx", "manifest.json"}),
