@@ -389,3 +389,22 @@ def test_lif_norse_reproduces_lava_cpu_float(lif_norse):
     assert np.array_equal(spikes[:-1], floating[1:, 2])
     # the paper's run used float32 parameters (0.04 -> 0.0399999991): float32 precision
     assert np.abs(v[:-1] - floating[1:, 1]).max() < 1e-6
+
+
+def test_voltages_too_large_for_a_monitor_are_read_per_step(random_graph, monkeypatch):
+    """A layer above the Monitor limit is recorded by reading its ``v`` whole after each step:
+    the same voltages and spikes as the Monitor gives, bit for bit (fixed point)."""
+    from hardware.loihi import network
+
+    graph, inputs = random_graph
+    program = map_graph(graph, fixed=True, input_ranges={"in": 8.0})
+    spec = program.network(inputs, record_v=("l0", "l1", "l2"))
+    by_monitor = run_with_watchdog(spec, timeout=TIMEOUT)
+    monkeypatch.setattr(network, "MONITOR_VALUES", spec.layers["l1"].size * spec.num_steps - 1)
+    assert not network.monitored(spec, "l1") and network.monitored(spec, "l0") == (
+        spec.layers["l0"].size <= spec.layers["l1"].size - 1)
+    stepped = run_with_watchdog(spec, timeout=TIMEOUT)
+    assert sorted(stepped) == sorted(by_monitor)
+    for name in by_monitor:
+        assert np.array_equal(stepped[name], by_monitor[name]), name
+    assert group_members(LAST_RUN.pgid, include_zombies=True) == []

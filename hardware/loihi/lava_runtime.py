@@ -12,7 +12,7 @@ import numpy as np
 from hardware.errors import LavaRunError
 from hardware.isolation import DEFAULT_TIMEOUT_S, run_in_watchdog
 from hardware.loihi import fixed_point as fp
-from hardware.loihi.network import NetworkSpec, validate_network
+from hardware.loihi.network import NetworkSpec, monitored, validate_network
 from hardware.loihi.program import LavaProgram, LavaResult
 
 GRADED_FLOAT_BITS = 24  # num_message_bits of float graded messages (any > 0 means graded)
@@ -75,6 +75,9 @@ def build_lava(spec: NetworkSpec):
         extractors[name] = ext
     monitors = {}
     for name in spec.record_v:
+        if not monitored(spec, name):
+            monitors[name] = (None, procs[name])  # read whole at every step by drive()
+            continue
         mon = Monitor()
         mon.probe(procs[name].v, spec.num_steps)
         monitors[name] = (mon, procs[name])
@@ -134,11 +137,17 @@ def _actor_failure(root) -> str | None:
 
 
 def drive(root, num_steps: int, run_cfg, extractors: Mapping[str, object],
-          poll_s: float = 0.05) -> dict[str, np.ndarray]:
+          poll_s: float = 0.05, step_vars: Mapping[str, object] | None = None) -> dict[str, np.ndarray]:
     """Run ``num_steps`` non-blocking and stream every Extractor out, watching Lava's actor
-    processes: a failed one raises :class:`LavaRunError` at once instead of hanging."""
+    processes: a failed one raises :class:`LavaRunError` at once instead of hanging.
+
+    ``step_vars`` ({name: Lava Var}): run one step at a time instead and read each Var whole
+    after every step (``'<name>.v'`` in the result): how a layer too large for a Monitor is
+    recorded, one message per step instead of one per value."""
     from lava.magma.core.run_conditions import RunSteps
 
+    if step_vars:
+        return _drive_stepwise(root, num_steps, run_cfg, extractors, step_vars)
     root.run(condition=RunSteps(num_steps=num_steps, blocking=False), run_cfg=run_cfg)
     out = {name: np.zeros((num_steps,) + tuple(ext._shape), np.float64) for name, ext in extractors.items()}
     ports = {name: ext.out_port.external_pipe_csp_recv_port for name, ext in extractors.items()}
@@ -157,11 +166,32 @@ def drive(root, num_steps: int, run_cfg, extractors: Mapping[str, object],
     return out
 
 
+def _drive_stepwise(root, num_steps: int, run_cfg, extractors: Mapping[str, object],
+                    step_vars: Mapping[str, object]) -> dict[str, np.ndarray]:
+    from lava.magma.core.run_conditions import RunSteps
+
+    out = {name: np.zeros((num_steps,) + tuple(ext._shape), np.float64) for name, ext in extractors.items()}
+    out.update({f"{name}.v": np.zeros((num_steps,) + tuple(var.shape), np.float64) for name, var in step_vars.items()})
+    for step in range(num_steps):
+        root.run(condition=RunSteps(num_steps=1, blocking=True), run_cfg=run_cfg)
+        failure = _actor_failure(root)
+        if failure:
+            raise LavaRunError(f"Lava failed at step {step + 1}: {failure}")
+        for name, ext in extractors.items():
+            out[name][step] = ext.receive()
+        for name, var in step_vars.items():
+            out[f"{name}.v"][step] = var.get()
+    return out
+
+
 def _run_network_child(spec: NetworkSpec) -> dict[str, np.ndarray]:
     root, extractors, monitors, cfg = build_lava(spec)
     try:
-        raw = drive(root, spec.num_steps, cfg, extractors)
+        stepped = {name: lif.v for name, (mon, lif) in monitors.items() if mon is None}
+        raw = drive(root, spec.num_steps, cfg, extractors, step_vars=stepped)
         for name, (mon, lif) in monitors.items():
+            if mon is None:
+                continue
             data = mon.get_data()
             raw[f"{name}.v"] = np.asarray(data[lif.name]["v"], np.float64)
     except BaseException:

@@ -29,7 +29,8 @@ class NetworkSpec:
     ``sources[name]``: [n, num_steps] data; ``layers``/``synapses``: parameters with reset
     interval/offset; ``sinks``: readout name -> size (an Extractor the synapses feed);
     ``record``: names whose output is streamed out (neuron spikes, sources, sinks);
-    ``record_v``: neuron layers whose voltage a Monitor records (small runs only)."""
+    ``record_v``: neuron layers whose voltage is recorded: by a Monitor when small, else read
+    whole at every step (:data:`MONITOR_VALUES`, :func:`hardware.loihi.lava_runtime.drive`)."""
 
     tag: str
     layout: BatchLayout
@@ -183,10 +184,21 @@ def validate_network(spec: NetworkSpec) -> None:
     for name in spec.record_v:
         if name not in spec.layers:
             raise LavaMappingError(f"record_v: {name!r} is not a neuron layer")
-        if spec.layers[name].size * spec.num_steps > 2_000_000:
-            raise LavaMappingError(f"record_v: {name!r} x {spec.num_steps} steps is too large for Lava's "
-                                   f"Monitor (it copies value by value)")
+    values = sum(spec.layers[n].size for n in spec.record_v) * spec.num_steps
+    from taaf import budget
+
+    budget.check("the recorded voltages", 8 * values, f"{values:,} voltage values")
 
 
 
-__all__ = ["BIAS", "GATE", "NetworkSpec", "build_network", "validate_network"]
+#: Voltage values (neurons x steps) up to which a layer is recorded by Lava's Monitor, which
+#: copies value by value; a larger layer's ``v`` is read whole after every step instead.
+MONITOR_VALUES = 2_000_000
+
+
+def monitored(spec: NetworkSpec, name: str) -> bool:
+    """Whether ``record_v`` layer ``name`` is small enough for a Monitor (else read per step)."""
+    return spec.layers[name].size * spec.num_steps <= MONITOR_VALUES
+
+
+__all__ = ["BIAS", "GATE", "MONITOR_VALUES", "NetworkSpec", "build_network", "monitored", "validate_network"]
