@@ -203,3 +203,19 @@ def test_taaf_study_bad_input_is_one_line_and_exit_2(argv, message, tmp_path: Pa
 def test_summarize_without_runs_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["study", "--quick", "--summarize", "--out", str(tmp_path)]) == 2
     assert "runs are missing" in capsys.readouterr().err
+
+
+def test_a_tuning_trial_at_the_chosen_rate_is_reused_by_the_study(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from benchmarks.study.runner import reusable
+
+    cfg = StudyConfig(**{**TINY, "lrs": (("taaf", 4e-3),)})
+    job = Job("taaf", "audio-dominant", 0, 4)
+    trial = replace(job, lr=4e-3)
+    result = replace(_result("taaf", "audio-dominant", 0, 0.9, steps=4), lr=4e-3, trial=True)
+    run_path(tmp_path, trial).parent.mkdir(parents=True)
+    run_path(tmp_path, trial).write_text(json.dumps(result.as_dict()))
+    reused = reusable(cfg, tmp_path, job)
+    assert reused is not None and reused.job == job and reused.lr == 4e-3
+    assert reusable(StudyConfig(**TINY), tmp_path, job) is None  # the study's rate differs: train it

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.study.job import RunResult, run_job
@@ -49,12 +49,27 @@ def load_run(path: Path) -> RunResult | None:
         return None
 
 
+def reusable(cfg: StudyConfig, out: Path, job: Job) -> RunResult | None:
+    """``job``'s finished result in ``out``: its own file, or, for a study run, the tuning trial
+    that trained the same variant, setting, seed and T at the learning rate the study now uses
+    (the same run: no need to train it twice)."""
+    r = load_run(run_path(out, job))
+    if r is not None and r.job == job:
+        return r
+    if job.lr is None:
+        trial = replace(job, lr=cfg.lr_of(job.variant))
+        r = load_run(run_path(out, trial))
+        if r is not None and r.job == trial:
+            return replace(r, trial=False)
+    return None
+
+
 def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | None = None,
               log: Callable[[str], None] = print, jobs: list[Job] | None = None) -> tuple[list[RunResult], Execution]:
     """Run every job of ``cfg`` (or ``jobs``: the tuning trials) not already in ``out/runs``;
     return all results in job order."""
     jobs = cfg.jobs() if jobs is None else jobs
-    done = {job.key: r for job in jobs if (r := load_run(run_path(out, job))) is not None and r.job == job}
+    done = {job.key: r for job in jobs if (r := reusable(cfg, out, job)) is not None}
     pending = [job for job in jobs if job.key not in done]
     workers = workers or (1 if device.startswith("cuda") else max(1, os.cpu_count() or 1))
     workers = max(1, min(workers, len(pending) or 1))
