@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Runtime dependencies of lava-dl that its --no-deps install leaves out.
 LAVA_DL_EXTRAS := "opencv-python-headless>=4.8,<4.12" "pillow>=10,<11" "ninja>=1.10" "numpy>=1.24,<2"
 
-.PHONY: venv demo test study study-quick clean help
+.PHONY: study-temporal venv demo test study study-quick clean help
 
 help:
 	@echo "make demo   build .venv (Python $(PYTHON_VERSION)); AV-Digits -> train TAAF -> NIR export -> reference simulation -> runs/demo/"
@@ -49,6 +49,14 @@ test: $(STAMP)
 
 study: $(STAMP)
 	$(VENV)/bin/taaf study --out benchmarks/results/study
+
+# Study v2 on AV-MNIST-Temporal (misaligned): equal tuning first (3 learning rates per method), then
+# 5 seeds of every method and ablation; resumable (finished runs in OUT/runs are reused).
+TEMPORAL_STUDY = --dataset av-mnist-temporal --settings misaligned --epochs 12 --out benchmarks/results/study-av-mnist-temporal
+TEMPORAL_METHODS = taaf taaf-fused concat concat-aux ogm-ge ogm-ge-published
+study-temporal: $(STAMP)
+	$(VENV)/bin/taaf study $(TEMPORAL_STUDY) --tune --variants $(TEMPORAL_METHODS)
+	$(VENV)/bin/taaf study $(TEMPORAL_STUDY) --variants $(TEMPORAL_METHODS) taaf-no-warp taaf-no-lr-mod taaf-no-step-loss
 
 study-quick: $(STAMP)
 	$(VENV)/bin/taaf study --quick --out runs/study-quick
