@@ -108,6 +108,10 @@ def _execute(cfg: StudyConfig, jobs: list[Job], device: str, workers: int):
                 pool.terminate()
                 raise TaafError(payload)
             yield payload
+        # Let the workers exit on their own: terminate() (the context's exit) kills them holding
+        # their queues' semaphores, and the resource tracker then warns about leaked ones.
+        pool.close()
+        pool.join()
 
 
 def _init_worker() -> None:
