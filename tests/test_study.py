@@ -53,6 +53,8 @@ def test_quick_and_external_data_set_protocols() -> None:
     assert "misaligned" in temporal.settings and len(temporal.seeds) >= 5 and temporal.patience > 0
     spec = temporal.data_spec("misaligned", 16)
     assert (spec.dataset, spec.preset, spec.n_steps) == ("av-mnist-temporal", "misaligned", 16)
+    with pytest.raises(ConfigError, match="raise --steps"):  # refused before any run, not mid-study
+        StudyConfig.for_dataset("av-mnist-temporal", settings=("misaligned",), t_sweep=(8,))
 
 
 @pytest.mark.parametrize("kwargs, message", [
