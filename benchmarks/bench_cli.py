@@ -212,12 +212,12 @@ def first_difference(a: dict, b: dict, prefix: str) -> tuple[str, object, object
 
 # --------------------------------------------------------------------------- counting
 
-def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backend: str,
-                batch_size: int, schedule: np.ndarray | None = None) -> NetworkCounts:
-    """:func:`~benchmarks.metrics.count_torch` (or ``count_run`` on the reference simulator) in
-    batches, merged exactly: every total is an integer sum over samples. With a visual stream
-    (``image`` the frames [N, K, C, H, W], ``schedule`` [N, T, K]) each batch is expanded to what
-    is seen at each step, one batch at a time; its first conv is then charged at every step."""
+def count_split(model: AVSpikingNet, split: MultimodalSplit, backend: str, batch_size: int) -> NetworkCounts:
+    """:func:`~benchmarks.metrics.count_torch` (or ``count_run`` on the reference simulator) on
+    ``split`` in batches, merged exactly: every total is an integer sum over samples. A visual
+    stream is expanded to what is seen at each step one batch at a time
+    (:meth:`~taaf.data.base.MultimodalSplit.chip_visual`); its first conv is then charged at
+    every step."""
     from benchmarks.metrics import Counter, activity_from_run, activity_from_torch, taaf_topology
 
     counter = Counter(taaf_topology(model))  # the chip IR is lowered once, not per batch
@@ -230,12 +230,9 @@ def count_split(model: AVSpikingNet, audio: np.ndarray, image: np.ndarray, backe
 
         simulator = ReferenceSimulator(model_to_nir(model, DEFAULT_DT), DEFAULT_DT)
     parts = []
-    for start in range(0, len(audio), batch_size):
-        a, i = audio[start:start + batch_size], image[start:start + batch_size]
-        if schedule is not None:
-            import numpy as np
-
-            i = np.einsum("ntk,nkchw->ntchw", schedule[start:start + batch_size], i, optimize=True).astype(np.float32)
+    for start in range(0, len(split), batch_size):
+        batch = split.subset(slice(start, start + batch_size))
+        a, i = batch.audio, batch.chip_visual()
         if simulator is None:
             parts.append(counter(activity_from_torch(model, a, i)))
         else:
@@ -403,7 +400,7 @@ def build_report(snn: Checkpoint, ann: Checkpoint | None, snn_path: str, ann_pat
 
     snn_model = snn.model.eval()
     preds = predict(snn_model, split)
-    counts = count_split(snn_model, split.audio, split.image, backend, batch_size, split.schedule)
+    counts = count_split(snn_model, split, backend, batch_size)
     ann_counts = ann_acc = measured = None
     if ann is not None:
         ann_model = ann.model.eval()

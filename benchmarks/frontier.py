@@ -90,6 +90,7 @@ class Point:
     trained: str
     energies: tuple[PointEnergy, ...]
     ops: float  # effective ops per inference as charged (SNN: static-input layers once)
+    rate_weight: float = 0.0  # SNN: the spike-rate regulariser weight it was trained with
 
     def energy_pj(self, table: str, counting: str = "effective") -> float | None:
         """This point's estimate on ``table`` in pJ (None where the table cannot run it)."""
@@ -106,7 +107,7 @@ class Point:
                 "total_pj": e.estimate.total_pj, "compute_pj": e.estimate.compute_pj,
                 "memory_pj": e.estimate.memory_pj, "mixed": e.estimate.mixed}
         return {"name": self.name, "family": self.family, "steps": self.steps, "accuracy": self.accuracy,
-                "trained": self.trained, "ops": self.ops, "energy": energy}
+                "trained": self.trained, "ops": self.ops, "rate_weight": self.rate_weight, "energy": energy}
 
 
 def pareto(points: Sequence[Point], table: str) -> tuple[Point, ...]:
@@ -201,12 +202,12 @@ def build_points(snn: Checkpoint, ann: Checkpoint | None, steps: Sequence[int], 
     for t, weight in [(t, 0.0) for t in steps] + ([(t, rate_weight) for t in steps] if rate_weight else []):
         model, data, how = snn_at(snn, t, epochs, weight)
         test = data.test
-        counts = count_split(model, test.audio, test.image, "torch", 100)
+        counts = count_split(model, test, "torch", 100)
         energies = tuple(PointEnergy(e.table.name, c.counting, c.snn)
                          for e in estimate_tables(counts, None, tables, mac_table, memory) for c in e.comparisons)
         ops = sum(g.effective / (counts.steps if g.static_input else 1) for g in counts.groups) + counts.host_macs
         name = f"SNN T={t}" + (f", rate {weight:g}" if weight else "")
-        points.append(Point(name, "snn", t, predict(model, test).accuracies().fused, how, energies, ops))
+        points.append(Point(name, "snn", t, predict(model, test).accuracies().fused, how, energies, ops, weight))
     data = load_dataset(snn.data_spec)
     test = data.test
     if ann is not None:
@@ -361,7 +362,7 @@ def plot_frontier(points: Sequence[Point], tables: Sequence[CostTable], path: Pa
     for ax, t in zip(axes[0], tables):
         all_snn = [p for p in points if p.family == "snn"]
         for regularised, color in ((False, "tab:blue"), (True, "tab:cyan")):
-            line = [p for p in all_snn if ("rate" in p.name) == regularised]
+            line = [p for p in all_snn if (p.rate_weight > 0) == regularised]
             if line:
                 ax.plot([p.energy_pj(t.name) * 1e-12 for p in line], [p.accuracy for p in line], "o-", color=color,
                         label="SNN, spike-rate regulariser" if regularised else "SNN")

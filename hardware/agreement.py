@@ -69,7 +69,7 @@ def measure_agreement(ckpt: Checkpoint, split: MultimodalSplit, backend: str, ba
     max_diff, seconds = 0.0, 0.0
     for start in progress_bar(range(0, len(split), batch_size), f"simulate [{backend}]", progress):
         batch = split.subset(slice(start, start + batch_size))
-        audio, image = batch.audio, (batch.dense_visual() if batch.is_stream else batch.image)
+        audio, image = batch.audio, batch.chip_visual()
         t0 = time.perf_counter()
         got = run(audio, image)
         seconds += time.perf_counter() - t0

@@ -199,7 +199,7 @@ def test_merge_counts_equals_one_batch(pair):
 
     ckpt = load_checkpoint(pair["snn"])
     split = load_dataset(ckpt.data_spec).test.subset(slice(0, 25))
-    merged = count_split(ckpt.model, split.audio, split.image, "torch", batch_size=7)
+    merged = count_split(ckpt.model, split, "torch", batch_size=7)
     assert merged.as_dict() == count_torch(ckpt.model, split.audio, split.image).as_dict()
 
 

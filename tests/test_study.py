@@ -175,8 +175,10 @@ def test_tuning_gives_every_method_the_same_trials_and_the_study_uses_them(tmp_p
     assert set(doc["methods"]) == {"taaf", "concat"} and doc["trials_per_method"] == 3
     for m in doc["methods"].values():
         assert m["chosen_lr"] == max(m["trials"], key=lambda t: t["val_fused"])["lr"]
-    cfg = with_tuned_lrs(StudyConfig(), out)
+    cfg = with_tuned_lrs(StudyConfig(epochs=1), out)  # the budget the trials ran under
     assert cfg.lr_of("concat") == doc["methods"]["concat"]["chosen_lr"] and cfg.lr_of("ogm") == cfg.lr
+    with pytest.raises(Exception, match="was tuned with"):  # rates chosen for other runs: refused
+        with_tuned_lrs(StudyConfig(epochs=5), out)
     (out / "tuning.json").write_text("[1]")
     with pytest.raises(Exception, match="not a tuning file"):
         with_tuned_lrs(StudyConfig(), out)

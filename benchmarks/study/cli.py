@@ -66,7 +66,7 @@ def cmd_study(args) -> int:
     from benchmarks.study.floors import study_floors
     from benchmarks.study.plots import plot_all
     from benchmarks.study.protocol import StudyConfig
-    from benchmarks.study.runner import load_run, run_path, run_study
+    from benchmarks.study.runner import reusable, run_study
     from benchmarks.study.summary import markdown, results_document
     from taaf.cli import resolve_device
     from taaf.data.cache import atomic_write_bytes
@@ -83,7 +83,7 @@ def cmd_study(args) -> int:
         return _tune(cfg, out, device, args.workers)
     cfg = with_tuned_lrs(cfg, out)
     if args.summarize:
-        results = [load_run(run_path(out, job)) for job in cfg.jobs()]
+        results = [reusable(cfg, out, job) for job in cfg.jobs()]  # tuning trials count, as in a run
         missing = sum(r is None for r in results)
         if missing:
             raise TaafError(f"{missing} of {len(results)} runs are missing in {out}/runs (run without --summarize)")
@@ -139,7 +139,9 @@ def _tune(cfg, out, device: str, workers: int | None) -> int:
 
 def with_tuned_lrs(cfg, out):
     """``cfg`` with the learning rates OUT/tuning.json chose (unchanged when there is none, or it
-    was tuned for another data set; a corrupt file is refused)."""
+    was tuned for another data set; a corrupt file is refused). Trials tuned under another budget
+    (epoch cap, patience, batch, T) are refused: their rates were chosen for other runs, and the
+    seed-0 trial would be reused as a study run trained differently from the rest."""
     from dataclasses import replace
 
     path = out / TUNING_FILE
@@ -152,7 +154,17 @@ def with_tuned_lrs(cfg, out):
         raise TaafError(f"{path}: not a tuning file written by taaf study --tune ({exc})") from None
     if doc.get("dataset") != cfg.dataset:
         return cfg
+    tuned, ours = _tuning_budget(doc.get("budget", {}), doc.get("steps")), _tuning_budget(cfg.budget(), cfg.steps)
+    if tuned != ours:
+        raise TaafError(f"{path} was tuned with {tuned}, this study uses {ours}: pass the same --epochs "
+                        f"(and T), rerun --tune, or use another --out")
     return replace(cfg, lrs=tuple(sorted(chosen.items())))
+
+
+def _tuning_budget(budget: dict, steps) -> dict:
+    """What must match between the tuning trials and the study that uses their rates."""
+    return {"epochs_cap": budget.get("epochs_cap"), "patience": budget.get("patience"),
+            "batch_size": budget.get("batch_size"), "steps": steps}
 
 
 def _previous_execution(path) -> dict | None:

@@ -104,7 +104,7 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
 
     n = min(cfg.synops_samples, len(data.test))
     head = data.test.subset(slice(0, n))
-    counts = count_torch(model, head.audio, head.dense_visual() if head.is_stream else head.image)
+    counts = count_torch(model, head.audio, head.chip_visual())
     test_preds = predict(model, data.test)
 
     attention = None

@@ -18,6 +18,7 @@ from hardware.ir.layout import BatchLayout, stack_inputs
 from hardware.loihi import fixed_point as fp
 from hardware.loihi import quant_rules as qr
 from hardware.loihi.program import LavaProgram, LayerParams, SynapseParams
+from taaf import budget
 
 GATE = "__gate__"
 
@@ -185,10 +186,7 @@ def validate_network(spec: NetworkSpec) -> None:
         if name not in spec.layers:
             raise LavaMappingError(f"record_v: {name!r} is not a neuron layer")
     values = sum(spec.layers[n].size for n in spec.record_v) * spec.num_steps
-    from taaf import budget
-
     budget.check("the recorded voltages", 8 * values, f"{values:,} voltage values")
-
 
 
 #: Voltage values (neurons x steps) up to which a layer is recorded by Lava's Monitor, which

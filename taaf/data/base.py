@@ -86,6 +86,12 @@ class MultimodalSplit:
             return np.repeat(self.image[:, None], self.n_steps, axis=1)
         return np.einsum("ntk,nkchw->ntchw", self.schedule, self.image, optimize=True).astype(np.float32)
 
+    def chip_visual(self) -> np.ndarray:
+        """The visual input as a chip runner takes it (:func:`hardware.backends.time_major_inputs`):
+        the static image [N, C, H, W], or a stream as seen at each step [N, T, C, H, W]. Call it
+        on a batch (``subset``): a stream is expanded T-fold."""
+        return self.dense_visual() if self.is_stream else self.image
+
     def mean_visual(self) -> np.ndarray:
         """The visual input averaged over time, [N, C, H, W] (the static image itself when there is
         no schedule): what the time-averaging ANN baseline sees, computed without the dense stream."""
