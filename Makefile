@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 # Runtime dependencies of lava-dl that its --no-deps install leaves out.
 LAVA_DL_EXTRAS := "opencv-python-headless>=4.8,<4.12" "pillow>=10,<11" "ninja>=1.10" "numpy>=1.24,<2"
 
-.PHONY: study-temporal venv demo test study study-quick clean help
+.PHONY: venv demo test study study-av-digits study-quick clean help
 
 help:
 	@echo "make demo   build .venv (Python $(PYTHON_VERSION)); AV-Digits -> train TAAF -> NIR export -> reference simulation -> runs/demo/"
 	@echo "make test   build .venv and run the test suite"
-	@echo "make study  the imbalance study (all methods x settings x 3 seeds, T sweep; about 30 min on 2 cores) -> benchmarks/results/study/"
-	@echo "make study-quick  its smoke version (1 seed, 2 epochs; a few minutes) -> runs/study-quick/"
+	@echo "make study  the imbalance study v2 on AV-MNIST-Temporal (equal tuning, 6 methods x 5 presets x 5 seeds, ablations, T sweep; about 4 h on 2 cores, resumable) -> benchmarks/results/study/"
+	@echo "make study-av-digits  the same protocol on AV-Digits (the v1 study's data) -> benchmarks/results/study-av-digits/"
+	@echo "make study-quick  its smoke version (1 seed, 2 epochs, one preset; a few minutes) -> runs/study-quick/"
 	@echo "make clean  remove .venv and runs/"
 
 venv: $(STAMP)
@@ -47,16 +48,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-study: $(STAMP)
-	$(VENV)/bin/taaf study --out benchmarks/results/study
+# The imbalance study v2 (AV-MNIST-Temporal, its five presets): equal tuning first (3 learning rates
+# per method on `misaligned`), then 5 seeds of every method in every preset and of the ablations on
+# `misaligned`; resumable (finished runs in OUT/runs are reused), each step prints its wall time.
+STUDY_METHODS = taaf taaf-fused concat concat-aux ogm-ge ogm-ge-published
+STUDY_ABLATIONS = taaf-no-warp taaf-no-lr-mod taaf-no-step-loss
 
-# Study v2 on AV-MNIST-Temporal (misaligned): equal tuning first (3 learning rates per method), then
-# 5 seeds of every method and ablation; resumable (finished runs in OUT/runs are reused).
-TEMPORAL_STUDY = --dataset av-mnist-temporal --settings misaligned --epochs 12 --out benchmarks/results/study-av-mnist-temporal
-TEMPORAL_METHODS = taaf taaf-fused concat concat-aux ogm-ge ogm-ge-published
-study-temporal: $(STAMP)
-	$(VENV)/bin/taaf study $(TEMPORAL_STUDY) --tune --variants $(TEMPORAL_METHODS)
-	$(VENV)/bin/taaf study $(TEMPORAL_STUDY) --variants $(TEMPORAL_METHODS) taaf-no-warp taaf-no-lr-mod taaf-no-step-loss
+study: $(STAMP)
+	$(VENV)/bin/taaf study --tune --variants $(STUDY_METHODS)
+	$(VENV)/bin/taaf study --variants $(STUDY_METHODS) $(STUDY_ABLATIONS)
+
+study-av-digits: $(STAMP)
+	$(VENV)/bin/taaf study --dataset av-digits --tune --variants $(STUDY_METHODS)
+	$(VENV)/bin/taaf study --dataset av-digits --variants $(STUDY_METHODS) $(STUDY_ABLATIONS)
 
 study-quick: $(STAMP)
 	$(VENV)/bin/taaf study --quick --out runs/study-quick

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from benchmarks.study.cli import with_tuned_lrs
 from benchmarks.study.job import RunResult, epochs_to_target, run_job
 from benchmarks.study.protocol import METHOD_VARIANTS, NATURAL, VARIANT_NAMES, Job, StudyConfig, variant
 from benchmarks.study.runner import run_path, run_study
-from benchmarks.study.summary import SCHEMA, aggregate, markdown, paired, paired_bootstrap
+from benchmarks.study.summary import POOLED, SCHEMA, aggregate, markdown, paired, paired_bootstrap
 from taaf.cli import main
 from taaf.errors import ConfigError
 from av_fixtures import make_crema_d_root
@@ -55,6 +56,52 @@ def test_quick_and_external_data_set_protocols() -> None:
     assert (spec.dataset, spec.preset, spec.n_steps) == ("av-mnist-temporal", "misaligned", 16)
     with pytest.raises(ConfigError, match="raise --steps"):  # refused before any run, not mid-study
         StudyConfig.for_dataset("av-mnist-temporal", settings=("misaligned",), t_sweep=(8,))
+
+
+def test_ablations_run_only_in_their_settings_and_methods_everywhere() -> None:
+    cfg = StudyConfig.for_dataset("av-mnist-temporal")
+    assert cfg.ablation_settings == ("misaligned",) and cfg.convergence_target == 0.95 and cfg.epochs == 12
+    main_grid = {(j.variant, j.setting) for j in cfg.jobs() if j.steps == cfg.steps}
+    for setting in cfg.settings:
+        assert {v for v, s in main_grid if s == setting} >= set(METHOD_VARIANTS)
+        assert ("taaf-no-warp", setting) in main_grid or setting != "misaligned"
+    assert {s for v, s in main_grid if v == "taaf-no-step-loss"} == {"misaligned"}
+    settings = [j.setting for j in cfg.jobs() if j.steps == cfg.steps]
+    assert settings == sorted(settings, key=cfg.settings.index)  # whole settings first: a partial study is usable
+    with pytest.raises(ConfigError, match="unknown setting"):
+        StudyConfig(ablation_settings=("nowhere",))
+
+
+def test_pooled_comparison_over_settings() -> None:
+    results = [_result(v, st, s, f) for v, st, s, f in (
+        ("taaf", "clean", 0, 0.90), ("taaf", "clean", 1, 0.94), ("concat", "clean", 0, 0.92), ("concat", "clean", 1, 0.86),
+        ("taaf", "noisy", 0, 0.80), ("taaf", "noisy", 1, 0.80), ("concat", "noisy", 0, 0.60), ("concat", "noisy", 1, 0.64))]
+    by_setting = {c.setting: c for c in paired(results, "concat", "taaf", 16)}
+    assert set(by_setting) == {"clean", "noisy", POOLED}
+    pooled = by_setting[POOLED]
+    assert pooled.difference.n == 4 and pooled.wins == 1
+    assert pooled.difference.mean == pytest.approx((by_setting["clean"].difference.mean + by_setting["noisy"].difference.mean) / 2)
+    assert pooled.ci_low <= pooled.difference.mean <= pooled.ci_high < 0  # concat loses in both: the CI sees it
+    results = [replace(r, setting="audio-dominant") if r.setting == "noisy" else r for r in results]
+    table = markdown(StudyConfig(settings=("clean", "audio-dominant"), variants=("taaf", "concat"), seeds=(0, 1),
+                                 t_sweep=()), results)
+    assert "| method | clean | audio-dominant | pooled |" in table
+
+
+def test_convergence_target_is_recomputed_from_the_history() -> None:
+    runs = [replace(_result("taaf", "clean", s, 0.9), history=[{"val": {"fused": v}} for v in (0.5, 0.8, 0.93)])
+            for s in (0, 1)]
+    assert aggregate(runs)[0].epochs_to_target.mean == 1.5  # what each run stored
+    (row,) = aggregate(runs, target=0.8)
+    assert row.epochs_to_target.mean == 2 and row.reached_target == 2
+    assert aggregate(runs, target=0.95)[0].reached_target == 0
+
+
+def test_a_folder_of_another_data_sets_study_is_refused(tmp_path: Path, capsys) -> None:
+    (tmp_path / "study.json").write_text(json.dumps({"protocol": {"dataset": "av-digits"}}))
+    assert main(["study", "--dataset", "av-mnist-temporal", "--summarize", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a study of av-digits" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -149,7 +196,7 @@ def test_runner_writes_each_run_and_resumes(tmp_path: Path) -> None:
 def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys) -> None:
     """The CI smoke test: the real command, reduced to one seed and two epochs."""
     out = tmp_path / "study"
-    assert main(["study", "--quick", "--out", str(out)]) == 0
+    assert main(["study", "--dataset", "av-digits", "--quick", "--out", str(out)]) == 0
     doc = json.loads((out / "study.json").read_text())
     assert doc["schema"] == SCHEMA and doc["protocol"]["quick"] is True
     rows = {(r["variant"], r["setting"], r["steps"]) for r in doc["rows"]}
@@ -169,7 +216,7 @@ def test_tuning_gives_every_method_the_same_trials_and_the_study_uses_them(tmp_p
     assert {len(lrs) for lrs in per_method.values()} == {3} and {j.variant for j in jobs} == set(METHOD_VARIANTS)
     assert min(per_method["ogm-ge-published"]) >= 1e-2  # SGD trials on SGD's scale
     out = tmp_path / "tuned"
-    assert main(["study", "--tune", "--variants", "taaf", "concat", "--settings", "audio-dominant", "--seeds", "0",
+    assert main(["study", "--dataset", "av-digits", "--tune", "--variants", "taaf", "concat", "--settings", "audio-dominant", "--seeds", "0",
                  "--epochs", "1", "--workers", "1", "--out", str(out)]) == 0
     doc = json.loads((out / "tuning.json").read_text())
     assert set(doc["methods"]) == {"taaf", "concat"} and doc["trials_per_method"] == 3
@@ -210,8 +257,6 @@ def test_summarize_without_runs_is_a_clear_error(tmp_path: Path, capsys) -> None
 
 
 def test_a_tuning_trial_at_the_chosen_rate_is_reused_by_the_study(tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from benchmarks.study.runner import reusable
 
     cfg = StudyConfig(**{**TINY, "lrs": (("taaf", 4e-3),)})

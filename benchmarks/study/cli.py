@@ -1,6 +1,6 @@
 """``taaf study``: the imbalance study in one command.
 
-    taaf study [--quick] [--out DIR] [--dataset av-digits|av-mnist-temporal|crema-d|ave --root DIR]
+    taaf study [--quick] [--out DIR] [--dataset av-mnist-temporal|av-digits|crema-d|ave --root DIR]
                [--seeds 0 1 2 3 4] [--epochs N] [--variants ...] [--settings ...] [--workers N]
                [--device auto|cpu|cuda] [--tune] [--summarize]
 
@@ -24,8 +24,16 @@ from taaf import argtypes as num
 from taaf.errors import TaafError
 from taaf.paths import prepare_output_dir
 
-DEFAULT_OUT = "benchmarks/results/study"
+#: Where each data set's study lands by default: v2 (AV-MNIST-Temporal) is the study of record;
+#: the AV-Digits folder holds the v1 study (schema 1, 3 seeds) it replaced.
+DEFAULT_OUTS = {"av-mnist-temporal": "benchmarks/results/study", "av-digits": "benchmarks/results/study-av-digits"}
 QUICK_OUT = "runs/study-quick"
+DEFAULT_DATASET = "av-mnist-temporal"
+
+
+def default_out(dataset: str) -> str:
+    """The output folder of ``dataset``'s study when --out is not given."""
+    return DEFAULT_OUTS.get(dataset, f"runs/study-{dataset}")
 
 
 def register(subparsers) -> None:
@@ -41,13 +49,15 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="smoke version: 1 seed, 2 epochs, T sweep {2, 4} (a few minutes on 2 cores)")
-    p.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT}, or {QUICK_OUT} with --quick)")
-    p.add_argument("--dataset", choices=DATASETS, default="av-digits",
+    p.add_argument("--out", default=None, help=f"output folder (default: {', '.join(f'{d} {o}' for d, o in DEFAULT_OUTS.items())}, "
+                                               f"others runs/study-DATASET; {QUICK_OUT} with --quick)")
+    p.add_argument("--dataset", choices=DATASETS, default=DEFAULT_DATASET,
                    help="crema-d / ave run their own (natural) imbalance as the one setting")
     p.add_argument("--root", default="", help="CREMA-D / AVE data root (standard OGM-GE layout)")
     p.add_argument("--seeds", type=num.seed, nargs="+", default=None, help="training seeds (default 0 1 2 3 4)")
     p.add_argument("--epochs", type=num.epochs, default=None,
-                   help="epoch cap for every method (default 30; av-mnist-temporal 15); early stopping ends most runs sooner")
+                   help="epoch cap for every method (default 12 on av-mnist-temporal, 30 elsewhere); early stopping "
+                        "ends most runs sooner")
     p.add_argument("--tune", action="store_true",
                    help="run the learning-rate trials (3 per method) and write OUT/tuning.json, then stop")
     p.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, default=None, help="subset of methods")
@@ -77,7 +87,8 @@ def cmd_study(args) -> int:
     cfg = StudyConfig.for_dataset(args.dataset, args.root, quick=args.quick, **overrides)
     if args.workers is not None and args.workers < 1:
         raise TaafError("--workers must be >= 1")
-    out = prepare_output_dir(args.out or (QUICK_OUT if args.quick else DEFAULT_OUT))
+    out = prepare_output_dir(args.out or (QUICK_OUT if args.quick else default_out(args.dataset)))
+    _check_same_dataset(out, cfg.dataset)
     device = resolve_device(args.device)
     if args.tune:
         return _tune(cfg, out, device, args.workers)
@@ -165,6 +176,20 @@ def _tuning_budget(budget: dict, steps) -> dict:
     """What must match between the tuning trials and the study that uses their rates."""
     return {"epochs_cap": budget.get("epochs_cap"), "patience": budget.get("patience"),
             "batch_size": budget.get("batch_size"), "steps": steps}
+
+
+def _check_same_dataset(out, dataset: str) -> None:
+    """Refuse a folder holding another data set's study: run records are keyed by variant,
+    setting, seed and T, and presets share names across data sets, so they would be reused."""
+    for name, key in (("study.json", ("protocol", "dataset")), (TUNING_FILE, ("dataset",))):
+        try:
+            doc = json.loads((out / name).read_text())
+            for k in key:
+                doc = doc[k]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if doc != dataset:
+            raise TaafError(f"{out} holds a study of {doc}, not {dataset}: use another --out")
 
 
 def _previous_execution(path) -> dict | None:

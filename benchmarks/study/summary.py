@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.study.job import RunResult
+from benchmarks.study.job import RunResult, epochs_to_target
 from benchmarks.study.protocol import REFERENCE, T_SWEEP_VARIANTS, StudyConfig, variant
 
 SCHEMA = "taaf-study/2"
@@ -66,20 +66,24 @@ class Row:
     train_seconds: Stat
 
 
-def aggregate(results: list[RunResult], cap: int = 0) -> list[Row]:
+def aggregate(results: list[RunResult], cap: int = 0, target: float | None = None) -> list[Row]:
     """Group runs by (variant, setting, T) and summarise each metric over seeds; ``cap`` is the
-    study's epoch cap (a run kept at its last epoch there may have wanted more budget)."""
+    study's epoch cap (a run kept at its last epoch there may have wanted more budget).
+    ``target``: the absolute convergence target, recomputed from each run's validation history
+    (None: the epochs each run stored when it trained), so a re-summary can change it."""
     cells: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
     for r in results:
         cells[(r.variant, r.setting, r.steps)].append(r)
     rows = []
     for (name, setting, steps), runs in cells.items():
         runs = sorted(runs, key=lambda r: r.seed)
+        reached = [r.epochs_to_target if target is None else
+                   epochs_to_target([h["val"]["fused"] for h in r.history], target) for r in runs]
         rows.append(Row(
             variant=name, setting=setting, steps=steps, seeds=tuple(r.seed for r in runs),
             **{m: Stat.of([r.test[m] for r in runs]) for m in METRICS},
-            epochs_to_target=Stat.of([r.epochs_to_target for r in runs if r.epochs_to_target is not None] or [0.0]),
-            reached_target=sum(r.epochs_to_target is not None for r in runs),
+            epochs_to_target=Stat.of([e for e in reached if e is not None] or [0.0]),
+            reached_target=sum(e is not None for e in reached),
             stopped_epoch=Stat.of([r.stopped_epoch for r in runs]),
             kept_last_epoch=sum(r.selected_epoch == r.stopped_epoch == cap for r in runs),
             synops=Stat.of([r.synops for r in runs]),
@@ -105,18 +109,30 @@ class Comparison:
     ci_high: float | None = None
 
 
+#: The ``setting`` of a comparison pooled over every setting both variants ran in.
+POOLED = "pooled"
+
+
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, replicates: int = BOOTSTRAP, seed: int = 0,
                      confidence: float = CONFIDENCE) -> tuple[float, float]:
     """CI of mean(a - b) for per-sample correctness a, b [seeds, samples] (paired by row and
     column): resample seeds and samples, independently, ``replicates`` times."""
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    n_seeds, n_samples = d.shape
+    return blocked_bootstrap([(a, b)], replicates, seed, confidence)
+
+
+def blocked_bootstrap(blocks: list[tuple[np.ndarray, np.ndarray]], replicates: int = BOOTSTRAP, seed: int = 0,
+                      confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """:func:`paired_bootstrap` over independent blocks (one per data setting: its own test set
+    and runs), each resampled on its own; a replicate's statistic is the mean of the block means."""
+    diffs = [np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64) for a, b in blocks]
     rng = np.random.default_rng(seed)
-    means = np.empty(replicates)
+    means = np.zeros(replicates)
     for i in range(replicates):
-        rows = rng.integers(0, n_seeds, n_seeds)
-        cols = rng.integers(0, n_samples, n_samples)
-        means[i] = d[np.ix_(rows, cols)].mean()
+        for d in diffs:
+            n_seeds, n_samples = d.shape
+            rows = rng.integers(0, n_seeds, n_seeds)
+            cols = rng.integers(0, n_samples, n_samples)
+            means[i] += d[np.ix_(rows, cols)].mean() / len(diffs)
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
@@ -127,9 +143,12 @@ def _correct(r: RunResult) -> np.ndarray:
 
 
 def paired(results: list[RunResult], name: str, baseline: str, steps: int, metric: str = "fused") -> list[Comparison]:
-    """``name`` minus ``baseline`` on ``metric``, paired by seed, per setting at T = ``steps``."""
+    """``name`` minus ``baseline`` on ``metric``, paired by seed, per setting at T = ``steps``;
+    with two or more settings also :data:`POOLED`: the mean over every (setting, seed) pair, and
+    a CI from a bootstrap resampling each setting's seeds and samples (settings weighted equally;
+    the study gives every setting the same seeds, so the two weightings agree)."""
     by_key = {(r.variant, r.setting, r.steps, r.seed): r for r in results}
-    out = []
+    out, blocks, pooled = [], [], []
     for setting in sorted({r.setting for r in results}):
         seeds = sorted(s for (v, st, t, s) in by_key
                        if (v, st, t) == (name, setting, steps) and (baseline, setting, steps, s) in by_key)
@@ -138,10 +157,19 @@ def paired(results: list[RunResult], name: str, baseline: str, steps: int, metri
         diffs = [a.test[metric] - b.test[metric] for a, b in zip(mine, theirs)]
         if not diffs:
             continue
+        pooled += diffs
         low = high = None
         if metric == "fused" and all(r.correct for r in mine + theirs):
-            low, high = paired_bootstrap(np.stack([_correct(r) for r in mine]), np.stack([_correct(r) for r in theirs]))
+            block = (np.stack([_correct(r) for r in mine]), np.stack([_correct(r) for r in theirs]))
+            blocks.append(block)
+            low, high = paired_bootstrap(*block)
         out.append(Comparison(name, baseline, setting, steps, metric, Stat.of(diffs), sum(d > 0 for d in diffs),
+                              low, high))
+    if len(out) > 1:
+        low = high = None
+        if len(blocks) == len(out):
+            low, high = blocked_bootstrap(blocks)
+        out.append(Comparison(name, baseline, POOLED, steps, metric, Stat.of(pooled), sum(c.wins for c in out),
                               low, high))
     return out
 
@@ -157,7 +185,7 @@ def comparisons(cfg: StudyConfig, results: list[RunResult]) -> list[Comparison]:
 def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict[str, Any],
                      machine: dict[str, Any], floors: dict[str, dict[str, float]] | None = None) -> dict:
     """The study.json document: protocol, execution record, machine, floors, aggregated rows and comparisons."""
-    rows = aggregate(results, cfg.epochs)
+    rows = aggregate(results, cfg.epochs, cfg.convergence_target)
     return {
         "schema": SCHEMA,
         "protocol": {
@@ -182,7 +210,7 @@ def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict
 def markdown(cfg: StudyConfig, results: list[RunResult], floors: dict[str, dict[str, float]] | None = None) -> str:
     """The floors, the main table (T = cfg.steps), the T sweep and every variant's paired
     difference from the reference with its bootstrap CI, as Markdown."""
-    rows = aggregate(results, cfg.epochs)
+    rows = aggregate(results, cfg.epochs, cfg.convergence_target)
     lines = []
     if floors:
         gru = any("gru" in f for f in floors.values())
@@ -225,15 +253,16 @@ def markdown(cfg: StudyConfig, results: list[RunResult], floors: dict[str, dict[
             lines.append(f"| {r.variant} | {r.steps} | {r.fused.fmt(100)} | {r.audio.fmt(100)} | {r.visual.fmt(100)} "
                          f"| {r.synops.mean / 1e3:,.0f}k ± {r.synops.std / 1e3:,.0f}k | {r.firing_rate.fmt(100)} % |")
     comps = [c for c in comparisons(cfg, results) if c.metric == "fused"]
+    columns = [*cfg.settings, *([POOLED] if any(c.setting == POOLED for c in comps) else [])]
     if comps:
         lines += ["", f"Each method minus {REFERENCE} (gate-only TAAF), fused test accuracy in points: mean over seeds "
                   f"[{CONFIDENCE:.0%} paired bootstrap CI over seeds and test samples] (seeds where the method is "
-                  "better). A CI that excludes 0 is a difference this study can see.", "",
-                  "| method | " + " | ".join(cfg.settings) + " |", "|---|" + "---|" * len(cfg.settings)]
+                  "better). A CI that excludes 0 is a difference this study can see. "
+                  f"{POOLED}: every setting the method ran in, weighted equally.", "",
+                  "| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
         for other in [v for v in cfg.variants if v != REFERENCE]:
             cells = {c.setting: c for c in comps if c.baseline == REFERENCE and c.variant == other}
-            lines.append(f"| {other} | " + " | ".join(_cell(cells[s]) if s in cells else "-" for s in cfg.settings)
-                         + " |")
+            lines.append(f"| {other} | " + " | ".join(_cell(cells[s]) if s in cells else "-" for s in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
