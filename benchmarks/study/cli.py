@@ -48,7 +48,8 @@ def register(subparsers) -> None:
                     "count SynOps, and write study.json, report.md and plots. Finished runs are reused.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="smoke version: 1 seed, 2 epochs, T sweep {2, 4} (a few minutes on 2 cores)")
+                   help="smoke version: 1 seed, 2 epochs, T sweep {2, 4} (av-mnist-temporal: one preset, T sweep {12}); "
+                        "a few minutes on 2 cores")
     p.add_argument("--out", default=None, help=f"output folder (default: {', '.join(f'{d} {o}' for d, o in DEFAULT_OUTS.items())}, "
                                                f"others runs/study-DATASET; {QUICK_OUT} with --quick)")
     p.add_argument("--dataset", choices=DATASETS, default=DEFAULT_DATASET,
