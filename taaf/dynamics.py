@@ -63,10 +63,23 @@ def beta_to_nir(beta: np.ndarray, dt: float = DEFAULT_DT) -> tuple[np.ndarray, n
     return tau, tau / dt
 
 
+#: How far ``dt / tau`` may sit from 1 and still mean "tau = dt" (decay exactly 0, a neuron
+#: without memory: snnTorch ``beta = 0``). NIR files store tau in float32, so a tau written as
+#: dt = 1e-4 reads back as 9.9999997e-05 and ``1 - dt/tau`` as -2.5e-8, a negative decay that
+#: no chip register holds.
+EULER_RTOL = 4 * float(np.finfo(np.float32).eps)
+
+
+def euler_fraction(tau, dt: float = DEFAULT_DT) -> np.ndarray:
+    """``dt / tau``, the fraction of the state a forward-Euler step replaces; values within
+    float32 rounding of 1 (:data:`EULER_RTOL`) are exactly 1."""
+    k = dt / np.asarray(tau, dtype=np.float64)
+    return np.where(np.abs(k - 1.0) <= EULER_RTOL, 1.0, k)
+
+
 def nir_lif_to_discrete(tau, r, v_leak, dt: float = DEFAULT_DT) -> DiscreteLIF:
     """NIR LIF parameters -> per-step coefficients (forward Euler, step ``dt``)."""
-    tau = np.asarray(tau, dtype=np.float64)
-    k = dt / tau
+    k = euler_fraction(tau, dt)
     return DiscreteLIF(decay=1.0 - k, gain=np.asarray(r) * k, bias=np.asarray(v_leak) * k)
 
 
@@ -129,7 +142,7 @@ def cuba_li_step(i: Array, v: Array, x: Array, syn_decay, syn_gain, decay, gain=
 
 def nir_synapse_to_discrete(tau_syn, w_in, dt: float = DEFAULT_DT) -> DiscreteSynapse:
     """NIR ``tau_syn di/dt = -i + w_in x`` -> forward-Euler coefficients (step ``dt``)."""
-    k = dt / np.asarray(tau_syn, dtype=np.float64)
+    k = euler_fraction(tau_syn, dt)
     return DiscreteSynapse(decay=1.0 - k, gain=np.asarray(w_in, dtype=np.float64) * k)
 
 

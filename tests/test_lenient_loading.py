@@ -61,14 +61,35 @@ def test_shared_scalar_parameters_are_broadcast(tmp_path):
         np.testing.assert_array_equal(a["output__out"], b["output__out"])
 
 
-def test_dt_not_below_tau_is_a_warning_on_the_reference_and_an_error_on_the_chip(tmp_path):
+def test_dt_above_tau_is_a_warning_on_the_reference_and_an_error_on_the_chip(tmp_path):
     graph = tmp_path / "g.nir"
-    nir.write(graph, _graph(np.full(4, 1e-4)))  # tau = dt = 1e-4 s: decay 1 - dt/tau = 0
+    nir.write(graph, _graph(np.full(4, 0.5e-4)))  # tau = dt / 2: decay 1 - dt/tau = -1
     inputs = _inputs(tmp_path)
     proc = taaf("simulate", graph, "--input", inputs, "--backend", "reference", "-o", tmp_path / "o.npz")
-    assert proc.returncode == 0 and "dt = 0.0001 s >= tau = 0.0001 s" in proc.stderr, proc.stderr
+    assert proc.returncode == 0 and "dt = 0.0001 s > tau = 5e-05 s" in proc.stderr, proc.stderr
     proc = taaf("simulate", graph, "--input", inputs, "--backend", "loihi-emu", "-o", tmp_path / "e.npz")
     assert proc.returncode == 2 and "dt larger than tau" in proc.stderr and not (tmp_path / "e.npz").exists()
+
+
+def test_tau_equal_to_dt_is_a_neuron_without_memory_not_a_coarse_dt(tmp_path):
+    """snnTorch beta = 0 exports as tau = dt, which float32 storage reads back a hair below dt:
+    still decay exactly 0 (no warning) on the float paths; the chip, whose 12-bit dv keeps at
+    least 1/4096 of the voltage, refuses it in one line."""
+    graph = tmp_path / "g.nir"
+    nir.write(graph, _graph(np.full(4, 1e-4)))
+    assert float(nir.read(graph).nodes["lif"].tau[0]) < 1e-4  # the float32 rounding this is about
+    inputs = _inputs(tmp_path)
+    runs = {}
+    for backend in ("reference", "loihi-emu-float"):
+        out = tmp_path / f"{backend}.npz"
+        proc = taaf("simulate", graph, "--input", inputs, "--backend", backend, "-o", out)
+        assert proc.returncode == 0 and "forward Euler" not in proc.stderr, proc.stderr
+        runs[backend] = np.load(out)["output__out"]
+    assert runs["reference"].sum() > 0
+    np.testing.assert_array_equal(runs["reference"], runs["loihi-emu-float"])
+    proc = taaf("simulate", graph, "--input", inputs, "--backend", "loihi-emu", "-o", tmp_path / "e.npz")
+    assert proc.returncode == 2 and "a decay of 0 (tau = dt) is not representable on Loihi" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "e.npz").exists()
 
 
 def taaf_export(*args):

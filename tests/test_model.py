@@ -112,3 +112,17 @@ def test_recorded_spikes_are_binary(small_model_config):
     assert set(spikes) == {"audio0", "audio1", "visual0", "visual1", "visual2", "fused"}
     for s in spikes.values():
         assert set(torch.unique(s).tolist()) <= {0.0, 1.0}
+
+
+def test_learned_decays_are_kept_inside_what_nir_and_loihi_hold(small_model_config):
+    """An SGD run drove a layer's beta to 0; Loihi keeps at least 1/4096 of the voltage, so the
+    trainer's constrain_ clamps beta to [BETA_MIN, BETA_MAX] and the export lowers to the chip."""
+    from taaf.model.neurons import BETA_MAX, BETA_MIN, LIFLayer
+
+    net = AVSpikingNet(small_model_config)
+    layers = [m for m in net.modules() if isinstance(m, LIFLayer)]
+    with torch.no_grad():
+        layers[0].lif.beta.fill_(-0.3)
+        layers[-1].lif.beta.fill_(1.2)
+    net.constrain_()
+    assert layers[0].beta == BETA_MIN and abs(layers[-1].beta - BETA_MAX) < 1e-6

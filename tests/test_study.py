@@ -193,6 +193,29 @@ def test_runner_writes_each_run_and_resumes(tmp_path: Path) -> None:
     assert execution.jobs_run == 1
 
 
+def test_a_failed_run_does_not_stop_the_others_and_a_rerun_retries_only_it(tmp_path: Path, monkeypatch) -> None:
+    import benchmarks.study.runner as runner
+    from taaf.errors import TaafError
+
+    cfg = StudyConfig(**TINY)
+    doomed = cfg.jobs()[0]
+
+    def flaky(cfg_, job, device="cpu"):
+        if job == doomed:
+            raise TaafError("decays must lie in [0, 1]")
+        return run_job(cfg_, job, device)
+
+    monkeypatch.setattr(runner, "run_job", flaky)
+    lines: list[str] = []
+    with pytest.raises(TaafError, match=rf"1 of 4 runs failed .*{doomed.key}: decays"):
+        run_study(cfg, tmp_path, workers=1, log=lines.append)
+    assert any(line.startswith("[1/4] FAILED") for line in lines)
+    assert [run_path(tmp_path, j).is_file() for j in cfg.jobs()] == [False, True, True, True]
+    monkeypatch.setattr(runner, "run_job", run_job)
+    _, execution = run_study(cfg, tmp_path, workers=1, log=lines.append)
+    assert execution.jobs_run == 1 and all(run_path(tmp_path, j).is_file() for j in cfg.jobs())
+
+
 def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys) -> None:
     """The CI smoke test: the real command, reduced to one seed and two epochs."""
     out = tmp_path / "study"

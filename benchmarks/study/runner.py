@@ -2,7 +2,9 @@
 
 Each finished job is written to ``OUT/runs/<job key>.json`` (atomically) the moment it ends,
 so an interrupted study resumes where it stopped and a finished one is re-summarised without
-training anything. On a CPU machine every worker is one process with one torch thread: small
+training anything. A job that fails is reported and the others go on: one diverged run must not
+throw away the hours of runs queued behind it; the study then stops with the failures listed
+(nothing is summarised from an incomplete grid) and a rerun retries only them. On a CPU machine every worker is one process with one torch thread: small
 SNN batches do not scale across threads, so on 2 cores two single-threaded runs side by side
 finish about twice as many jobs per minute as one run with two threads.
 """
@@ -75,13 +77,21 @@ def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | N
     workers = max(1, min(workers, len(pending) or 1))
     log(f"study: {len(jobs)} runs ({len(done)} already done), {workers} worker(s) on {device}")
     start = time.perf_counter()
+    failures: list[str] = []
     for i, result in enumerate(_execute(cfg, pending, device, workers), start=1):
+        if isinstance(result, str):
+            failures.append(result)
+            log(f"[{i}/{len(pending)}] FAILED {result}")
+            continue
         atomic_write_bytes(run_path(out, result.job), json.dumps(result.as_dict()).encode())
         done[result.job.key] = result
         log(f"[{i}/{len(pending)}] {result.job.key}: test fused {result.test['fused']:.3f} audio "
             f"{result.test['audio']:.3f} visual {result.test['visual']:.3f}, {result.synops / 1e3:.0f}k SynOps, "
             f"{result.train_seconds:.0f} s")
     wall = time.perf_counter() - start
+    if failures:
+        raise TaafError(f"{len(failures)} of {len(pending)} runs failed (the other runs are saved in {out}/runs; "
+                        f"rerunning retries only the failed ones): " + "; ".join(failures))
     execution = Execution(device=device, workers=workers, threads_per_worker=1 if workers > 1 else _threads(),
                           wall_seconds=wall, jobs_run=len(pending), jobs_reused=len(jobs) - len(pending))
     return [done[job.key] for job in jobs], execution
@@ -94,20 +104,17 @@ def _threads() -> int:
 
 
 def _execute(cfg: StudyConfig, jobs: list[Job], device: str, workers: int):
+    """Each job's :class:`RunResult`, or a one-line ``"<job key>: <why>"`` when it failed."""
     if not jobs:
         return
     if workers == 1:
         for job in jobs:
-            yield run_job(cfg, job, device)
+            yield _worker((cfg, job, device))
         return
     # spawn: a fresh interpreter per worker (fork after torch has started threads can deadlock).
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker) as pool:
-        for ok, payload in pool.imap_unordered(_worker, [(cfg, job, device) for job in jobs]):
-            if not ok:
-                pool.terminate()
-                raise TaafError(payload)
-            yield payload
+        yield from pool.imap_unordered(_worker, [(cfg, job, device) for job in jobs])
         # Let the workers exit on their own: terminate() (the context's exit) kills them holding
         # their queues' semaphores, and the resource tracker then warns about leaked ones.
         pool.close()
@@ -124,12 +131,13 @@ def _init_worker() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _worker(args: tuple[StudyConfig, Job, str]) -> tuple[bool, RunResult | str]:
+def _worker(args: tuple[StudyConfig, Job, str]) -> RunResult | str:
+    """Run one job; a failure comes back as one line naming the job (never raised: see the module doc)."""
     cfg, job, device = args
     try:
-        return True, run_job(cfg, job, device)
+        return run_job(cfg, job, device)
     except TaafError as exc:
-        return False, f"{job.key}: {exc}"
+        return f"{job.key}: {exc}"
     except Exception as exc:  # a bug, not a user error: keep the trace for the report
         traceback.print_exc(file=sys.stderr)
-        return False, f"{job.key}: {type(exc).__name__}: {exc}"
+        return f"{job.key}: {type(exc).__name__}: {exc}"

@@ -201,11 +201,12 @@ def _if(name, node, in_shape, ctx):
 
 
 def _warn_coarse_dt(name: str, attr: str, tau: np.ndarray, dt: float) -> None:
-    """Forward Euler with ``dt >= tau`` gives a decay <= 0 (the state flips sign or blows up):
-    a wrong dt (a graph without dt metadata, an exporter's time unit) rather than a network."""
-    if np.any(dt >= tau):
-        warn(f"node {name!r}: dt = {dt:g} s >= {attr} = {float(np.min(tau)):g} s; forward Euler decays "
-             f"1 - dt/{attr} <= 0 (is dt right? pass --dt)")
+    """Forward Euler with ``dt > tau`` gives a negative decay (the state flips sign or blows up):
+    a wrong dt (a graph without dt metadata, an exporter's time unit) rather than a network.
+    ``tau = dt`` (to float32 rounding) is a neuron without memory, decay 0, and is fine."""
+    if np.any(dynamics.euler_fraction(tau, dt) > 1.0):
+        warn(f"node {name!r}: dt = {dt:g} s > {attr} = {float(np.min(tau)):g} s; forward Euler decays "
+             f"1 - dt/{attr} < 0 (is dt right? pass --dt)")
 
 
 def _v_reset(name, node, in_shape) -> np.ndarray:

@@ -16,6 +16,11 @@ from taaf.config import NeuronConfig
 #: Largest decay a layer may learn. beta = 1 is a non-leaky IF neuron: NIR's LIF needs a finite
 #: tau = dt / (1 - beta), and Loihi's 12-bit decay cannot represent leaks below 1/4096 anyway.
 BETA_MAX = 0.995
+#: Smallest decay a layer may learn. beta = 0 (tau = dt, no memory) is a fine float neuron, but
+#: Loihi's 12-bit dv register holds at most 4095/4096 of a decay step, so the chip keeps at least
+#: 1/4096 of the voltage. An SGD run at a high rate drove a visual layer's beta to 0 (the study's
+#: ogm-ge-published on misaligned-strong); clamping keeps such a model deployable.
+BETA_MIN = 1.0 / 4096
 
 
 class LIFLayer(nn.Module):
@@ -34,7 +39,7 @@ class LIFLayer(nn.Module):
     @torch.no_grad()
     def constrain_(self) -> None:
         """Keep a learned beta deployable (called after every optimizer step)."""
-        self.lif.beta.clamp_(0.0, BETA_MAX)
+        self.lif.beta.clamp_(BETA_MIN, BETA_MAX)
 
     @property
     def beta(self) -> float:
