@@ -104,6 +104,20 @@ def test_a_folder_of_another_data_sets_study_is_refused(tmp_path: Path, capsys) 
     assert "holds a study of av-digits" in err and len(err.splitlines()) == 1
 
 
+def test_a_subset_run_does_not_silently_replace_the_study_of_record(tmp_path: Path, capsys) -> None:
+    record = {"protocol": {"dataset": "av-digits", "variants": {"taaf": "", "concat": ""},
+                           "settings": ["clean", "audio-dominant"], "seeds": [0, 1]}}
+    (tmp_path / "study.json").write_text(json.dumps(record))
+    argv = ["study", "--dataset", "av-digits", "--summarize", "--out", str(tmp_path), "--variants", "taaf",
+            "--settings", "clean", "audio-dominant", "--seeds", "0", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "also covers variants concat" in err and "--replace" in err and len(err.splitlines()) == 1
+    assert json.loads((tmp_path / "study.json").read_text()) == record
+    assert main([*argv, "--replace"]) == 2  # allowed past the check; then no runs to summarise
+    assert "runs are missing" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"settings": ("noisy",)}, "unknown setting"),
     ({"variants": ("magic",)}, "unknown variant"),

@@ -68,6 +68,9 @@ def register(subparsers) -> None:
                    help="parallel training processes (default: CPU cores, 1 on CUDA)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--summarize", action="store_true", help="only re-summarise the runs already in OUT/runs")
+    p.add_argument("--replace", action="store_true",
+                   help="allow writing a study.json over one that holds variants, settings or seeds this run "
+                        "leaves out (refused otherwise: a subset run would silently replace the record)")
     p.set_defaults(handler=cmd_study)
 
 
@@ -90,6 +93,8 @@ def cmd_study(args) -> int:
         raise TaafError("--workers must be >= 1")
     out = prepare_output_dir(args.out or (QUICK_OUT if args.quick else default_out(args.dataset)))
     _check_same_dataset(out, cfg.dataset)
+    if not args.tune and not args.replace:
+        _check_not_narrowing(out, cfg)
     device = resolve_device(args.device)
     if args.tune:
         return _tune(cfg, out, device, args.workers)
@@ -191,6 +196,23 @@ def _check_same_dataset(out, dataset: str) -> None:
             continue
         if doc != dataset:
             raise TaafError(f"{out} holds a study of {doc}, not {dataset}: use another --out")
+
+
+def _check_not_narrowing(out, cfg) -> None:
+    """Refuse to replace OUT/study.json by a study of fewer variants, settings or seeds: the
+    subset's summary would overwrite the record (its runs stay, but the tables and plots go)."""
+    try:
+        protocol = json.loads((out / "study.json").read_text())["protocol"]
+        before = {"variants": set(protocol["variants"]), "settings": set(protocol["settings"]),
+                  "seeds": set(protocol["seeds"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    now = {"variants": set(cfg.variants), "settings": set(cfg.settings), "seeds": set(cfg.seeds)}
+    dropped = {k: sorted(before[k] - now[k], key=str) for k in before if before[k] - now[k]}
+    if dropped:
+        what = "; ".join(f"{k} {' '.join(map(str, v))}" for k, v in dropped.items())
+        raise TaafError(f"{out}/study.json also covers {what}, which this run leaves out: pass them too, "
+                        f"use another --out, or --replace to overwrite it")
 
 
 def _previous_execution(path) -> dict | None:
