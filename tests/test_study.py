@@ -105,7 +105,7 @@ def test_a_folder_of_another_data_sets_study_is_refused(tmp_path: Path, capsys) 
 
 
 def test_a_subset_run_does_not_silently_replace_the_study_of_record(tmp_path: Path, capsys) -> None:
-    record = {"protocol": {"dataset": "av-digits", "variants": {"taaf": "", "concat": ""},
+    record = {"schema": SCHEMA, "protocol": {"dataset": "av-digits", "variants": {"taaf": "", "concat": ""},
                            "settings": ["clean", "audio-dominant"], "seeds": [0, 1]}}
     (tmp_path / "study.json").write_text(json.dumps(record))
     argv = ["study", "--dataset", "av-digits", "--summarize", "--out", str(tmp_path), "--variants", "taaf",

@@ -200,9 +200,15 @@ def _check_same_dataset(out, dataset: str) -> None:
 
 def _check_not_narrowing(out, cfg) -> None:
     """Refuse to replace OUT/study.json by a study of fewer variants, settings or seeds: the
-    subset's summary would overwrite the record (its runs stay, but the tables and plots go)."""
+    subset's summary would overwrite the record (its runs stay, but the tables and plots go).
+    A record of an older schema is superseded, not narrowed: its runs cannot be reused anyway."""
+    from benchmarks.study.summary import SCHEMA
+
     try:
-        protocol = json.loads((out / "study.json").read_text())["protocol"]
+        doc = json.loads((out / "study.json").read_text())
+        if doc.get("schema") != SCHEMA:
+            return
+        protocol = doc["protocol"]
         before = {"variants": set(protocol["variants"]), "settings": set(protocol["settings"]),
                   "seeds": set(protocol["seeds"])}
     except (OSError, ValueError, KeyError, TypeError):
