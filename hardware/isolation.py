@@ -204,7 +204,10 @@ class _SignalTrap:
         raise SystemExit(128 + self.signum)
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``),
+    and exit now if ``parent_pid`` is already gone: a child whose parent was killed must not go
+    on computing for nobody."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the prctl took effect
         os._exit(1)
@@ -247,7 +250,7 @@ def _reaper_main(leader: int, registry: int) -> None:
 
 def _child_main(conn, parent_conn, parent_pid, registry, trap, fn, args) -> None:
     os.setsid()  # own process group: the parent can kill Lava's whole process tree at once
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     trap.restore()  # the parent's handlers as they were: the trap only serves the parent
     parent_conn.close()  # hold the write end only: a send fails (EPIPE) once the parent is gone
     _start_reaper(os.getpid(), registry)
@@ -424,4 +427,5 @@ def run_in_watchdog(fn: Callable, *args, timeout: float = DEFAULT_TIMEOUT_S):
     raise LavaRunError(f"Lava run failed: {payload}")
 
 
-__all__ = ["DEFAULT_TIMEOUT_S", "LAST_RUN", "TRAPPED_SIGNALS", "WatchdogInfo", "group_members", "run_in_watchdog"]
+__all__ = ["DEFAULT_TIMEOUT_S", "LAST_RUN", "TRAPPED_SIGNALS", "WatchdogInfo", "die_with_parent", "group_members",
+           "run_in_watchdog"]

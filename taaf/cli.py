@@ -112,9 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--spike-rate-weight", type=num.non_negative_finite_float, default=defaults.spike_rate_weight,
                    help="SNN: add this multiple of the chip's mean firing rate to the loss (fewer spikes, "
                         "less energy; 0 = off)")
-    t.add_argument("--fused-evidence", action="store_true",
-                   help="TAAF: the fused spiking layer also reads out class evidence into the prediction "
-                        "(fusion taaf-fused); default: it only gates the unimodal evidence")
+    head = t.add_mutually_exclusive_group()
+    head.add_argument("--gate-only", action="store_true",
+                      help="TAAF: the gate-only design (the default until 2026-12-06): the fused spiking layer only "
+                           "weights the unimodal evidence, its own class evidence is not read out (fusion taaf)")
+    head.add_argument("--fused-evidence", action="store_true",
+                      help="TAAF: the fused spiking layer's class evidence joins the prediction (fusion taaf-fused); "
+                           "the default, accepted so earlier commands still run")
     t.add_argument("--no-lr-modulation", action="store_true", help="TAAF ablation: no balanced learning rates")
     t.add_argument("--no-time-warp", action="store_true", help="ablation: no learnable time-warping")
     t.add_argument("--ogm-alpha", type=num.non_negative_finite_float, default=defaults.ogm_alpha,
@@ -249,8 +253,8 @@ def cmd_train(args) -> int:
     from taaf.training.trainer import model_config_for
     from taaf.workflow import train_and_save
 
-    if args.fused_evidence and args.fusion != "taaf":
-        raise ConfigError("--fused-evidence is an option of --fusion taaf")
+    if (args.fused_evidence or args.gate_only) and args.fusion != "taaf":
+        raise ConfigError(f"--{'gate-only' if args.gate_only else 'fused-evidence'} is an option of --fusion taaf")
     check_output_dir(args.out, inputs=[args.root or None])
     spec = _data_spec(args)
     device = resolve_device(args.device)
@@ -266,8 +270,8 @@ def cmd_train(args) -> int:
     model_cfg = model_config_for(data, cfg, model=args.model)
     if args.no_time_warp:
         model_cfg = replace(model_cfg, time_warp=False)
-    if args.fused_evidence:
-        model_cfg = replace(model_cfg, fusion="taaf-fused")
+    if args.gate_only:
+        model_cfg = replace(model_cfg, fusion="taaf")
     train_and_save(data, spec, cfg, model_cfg, Path(args.out), device=device, progress=not args.quiet)
     return 0
 

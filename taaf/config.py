@@ -17,9 +17,10 @@ from taaf.errors import ConfigError
 
 FUSIONS = ("taaf", "taaf-fused", "concat")
 #: The fusions with TAAF's attention head (fused spiking layer, modality and temporal scores).
-#: ``taaf`` (the gate-only design, the default so far): the fused layer only gates the unimodal
-#: evidence; ``taaf-fused``: it also reads out class evidence that reaches the prediction (the
-#: abstract's "importance scores to fused spiking features"), until the study decides the default.
+#: ``taaf-fused`` (the default since 2026-12-06): the fused spiking layer also reads out class
+#: evidence that reaches the prediction (the abstract's "importance scores to fused spiking
+#: features"); study v2 found it ahead of ``taaf``, the gate-only design (the fused layer only
+#: gates the unimodal evidence; ``taaf train --gate-only``), kept for comparison and old checkpoints.
 ATTENTION_FUSIONS = ("taaf", "taaf-fused")
 MODELS = ("snn", "ann")  # spiking network (the deployable one) | its ReLU, timeless baseline
 METHODS = ("taaf", "concat", "concat-aux", "ogm-ge", "ogm-ge-published")
@@ -141,7 +142,7 @@ class ModelConfig:
     n_steps: int
     audio: AudioEncoderConfig
     visual: VisualEncoderConfig
-    fusion: str = "taaf"
+    fusion: str = "taaf-fused"
     fused_hidden: int = 128
     time_warp: bool = True
     max_delay: int = 3
@@ -254,8 +255,9 @@ class TrainConfig:
 
     @property
     def fusion(self) -> str:
-        """The architecture a method trains: every baseline (OGM-GE included) is a concat-fusion network."""
-        return "taaf" if self.method == "taaf" else "concat"
+        """The architecture a method trains: TAAF with fused evidence (``--gate-only`` overrides it
+        in the model config); every baseline (OGM-GE included) is a concat-fusion network."""
+        return "taaf-fused" if self.method == "taaf" else "concat"
 
 
 def check_count(name: str, value: int, high: int = MAX_UNITS, low: int = 1) -> None:

@@ -160,7 +160,7 @@ def staged_output(path: str | Path, command: str) -> Iterator[Path]:
         _clean_stale(out)
         stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
         os.chmod(stage, 0o777 & ~_umask())  # mkdtemp's 0o700 is not what a plain mkdir makes
-        with _signals_as_exit():
+        with signals_as_exit():
             yield stage
             _write_marker(stage, command)
             old = _swap(stage, out)
@@ -251,9 +251,10 @@ def _raise_exit(signum, frame):  # noqa: ARG001 - signal handler signature
 
 
 @contextlib.contextmanager
-def _signals_as_exit() -> Iterator[None]:
+def signals_as_exit() -> Iterator[None]:
     """SIGTERM / SIGHUP with their default (kill) action raise SystemExit instead while the
-    block runs, so the staged folder is cleaned up; other handlers are left alone."""
+    block runs, so its clean-up runs (a staged folder removed, a worker pool terminated); other
+    handlers are left alone."""
     installed = {}
     if threading.current_thread() is threading.main_thread():
         for sig in _TRAPPED:

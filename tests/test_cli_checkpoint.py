@@ -96,7 +96,7 @@ def test_weights_that_do_not_match_the_config_are_rejected(tmp_path, small_model
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="invalid configuration"):
         load_checkpoint(path)
-    assert replace(small_model_config).fusion == "taaf"
+    assert replace(small_model_config).fusion == "taaf-fused"
 
 
 def test_unwritable_output_and_bad_flags(tmp_path):

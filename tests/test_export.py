@@ -50,7 +50,7 @@ def test_graph_has_two_inputs_fan_in_fusion_and_readouts(model):
     inputs = [k for k, n in g.nodes.items() if isinstance(n, nir.Input)]
     outputs = {k for k, n in g.nodes.items() if isinstance(n, nir.Output)}
     assert sorted(inputs) == ["audio_input", "visual_input"]
-    assert outputs == set(READOUTS) - {"z_fused"}  # the gate-only default has no fused evidence
+    assert outputs == set(READOUTS)  # the default (fused evidence) reads z_fused out too
     into_fusion = sorted(src for src, dst in g.edges if dst == "fusion_lif")
     assert into_fusion == ["fusion_audio_synapses", "fusion_visual_synapses"]
     assert g.metadata["dt"] == DEFAULT_DT and "zero" in g.metadata["reset"]

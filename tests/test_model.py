@@ -27,14 +27,24 @@ def test_output_shapes_and_attention_sums_to_one(small_model_config):
 
 
 def test_prediction_is_attention_weighted_evidence(small_model_config):
-    torch.manual_seed(1)
-    net = AVSpikingNet(small_model_config)
-    r = net.chip(*_inputs(small_model_config)).readouts
-    out = net.head(r)
-    beta = torch.softmax(r.modality_scores, -1)
-    alpha = torch.softmax(r.temporal_scores, 1)
-    manual = (alpha[..., None] * (beta[..., :1] * r.audio + beta[..., 1:] * r.visual)).sum(1)
-    torch.testing.assert_close(out.logits, manual)
+    """The default (fused evidence): logits = sum_t alpha_t (beta_t^a z_a + beta_t^v z_v + z_f);
+    gate-only (fusion taaf): the same without the fused layer's own evidence z_f."""
+    from dataclasses import replace
+
+    assert small_model_config.fusion == "taaf-fused"
+    for fusion in ("taaf-fused", "taaf"):
+        torch.manual_seed(1)
+        net = AVSpikingNet(replace(small_model_config, fusion=fusion))
+        r = net.chip(*_inputs(small_model_config)).readouts
+        out = net.head(r)
+        beta = torch.softmax(r.modality_scores, -1)
+        alpha = torch.softmax(r.temporal_scores, 1)
+        evidence = beta[..., :1] * r.audio + beta[..., 1:] * r.visual
+        if fusion == "taaf-fused":
+            evidence = evidence + r.fused
+        else:
+            assert r.fused is None
+        torch.testing.assert_close(out.logits, (alpha[..., None] * evidence).sum(1))
 
 
 def test_concat_head_has_uniform_attention(small_model_config):

@@ -1,5 +1,6 @@
-"""Signals to ``taaf simulate --backend lava`` and ``taaf-export --target loihi2`` leave nothing
-behind (:mod:`hardware.isolation`): real Lava runs, stopped mid-run.
+"""Signals to ``taaf simulate --backend lava``, ``taaf-export --target loihi2`` and ``taaf study``
+leave nothing behind (:mod:`hardware.isolation`, the study's worker pool): real runs, stopped
+mid-run.
 
 Each test starts the command in its own session, waits until Lava's processes exist in its
 process tree (and have mapped their ``/dev/shm`` channel buffers), sends one signal to the
@@ -201,3 +202,16 @@ def test_sigterm_to_taaf_export_loihi2_leaves_nothing(graph_files, tmp_path):
     _stop_and_check(run, signal.SIGTERM, 143, immediate=True)
     assert not out.exists()
     assert list((tmp_path / "tmp").iterdir()) == []  # its TemporaryDirectory was removed on the way out
+
+
+@pytest.mark.parametrize("sig, rc", [(signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)], ids=["TERM", "KILL"])
+def test_signal_to_taaf_study_leaves_no_worker_and_no_semaphore(tmp_path, sig, rc):
+    """The study trains in a spawn pool (two workers, a resource tracker, named semaphores in
+    /dev/shm); once the parent is stopped its workers must not train on for nobody."""
+    out = tmp_path / "study"
+    cmd = [*_command("taaf", "taaf.cli"), "study", "--quick", "--dataset", "av-digits", "--workers", "2",
+           "--out", str(out)]
+    run = RunTree(cmd, tmp_path, _env(tmp_path))
+    run.wait_for_lava(min_procs=3, need_shm=True, stable_s=2.0)  # 2 workers + the resource tracker
+    _stop_and_check(run, sig, rc, immediate=False)
+    assert not (out / "study.json").exists()

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.study.cli import with_tuned_lrs
 from benchmarks.study.job import RunResult, epochs_to_target, run_job
-from benchmarks.study.protocol import METHOD_VARIANTS, NATURAL, VARIANT_NAMES, Job, StudyConfig, variant
+from benchmarks.study.protocol import METHOD_VARIANTS, NATURAL, REFERENCE, VARIANT_NAMES, Job, StudyConfig, variant
 from benchmarks.study.runner import run_path, run_study
 from benchmarks.study.summary import POOLED, SCHEMA, aggregate, markdown, paired, paired_bootstrap
 from taaf.cli import main
@@ -25,8 +25,8 @@ def test_full_protocol_has_every_variant_setting_seed_and_the_t_sweep_once() -> 
     main_grid = [j for j in jobs if j.steps == 16]
     assert len(main_grid) == len(VARIANT_NAMES) * 3 * 5  # variants x settings x seeds
     sweep = [j for j in jobs if j.steps != 16]
-    assert {(j.variant, j.steps) for j in sweep} == {(v, t) for v in ("taaf", "concat") for t in (2, 4, 8)}
-    assert all(j.setting == "audio-dominant" for j in sweep) and len(sweep) == 2 * 3 * 5
+    assert {(j.variant, j.steps) for j in sweep} == {(v, t) for v in ("taaf", "taaf-fused", "concat") for t in (2, 4, 8)}
+    assert all(j.setting == "audio-dominant" for j in sweep) and len(sweep) == 3 * 3 * 5
     assert "taaf-fused" in VARIANT_NAMES and variant("taaf-fused").model_overrides() == {"fusion": "taaf-fused"}
 
 
@@ -41,7 +41,13 @@ def test_every_variant_gets_the_same_budget_and_its_own_switches() -> None:
     assert configs["ogm"].method == "ogm-ge" and not configs["ogm"].ge_noise and configs["ogm-ge"].ge_noise
     assert not configs["taaf-no-lr-mod"].modulate_lr and configs["taaf"].modulate_lr
     assert configs["taaf-no-step-loss"].step_loss_weight == 0 and configs["taaf"].step_loss_weight > 0
-    assert variant("taaf-no-warp").model_overrides() == {"time_warp": False}
+    # Names keep their meaning: "taaf" and its ablations are gate-only whatever the default is.
+    assert variant("taaf-no-warp").model_overrides() == {"fusion": "taaf", "time_warp": False}
+    assert variant("taaf").model_overrides() == {"fusion": "taaf"}
+    assert variant("taaf-fused-no-lr-mod").model_overrides() == {"fusion": "taaf-fused"}
+    # Methods are paired against TAAF (fused evidence), an ablation against what it ablates.
+    assert REFERENCE == "taaf-fused" and variant("concat").baseline == variant("taaf").baseline == REFERENCE
+    assert variant("taaf-no-warp").baseline == "taaf" and variant("taaf-fused-no-warp").baseline == "taaf-fused"
 
 
 def test_quick_and_external_data_set_protocols() -> None:
@@ -83,9 +89,10 @@ def test_pooled_comparison_over_settings() -> None:
     assert pooled.difference.mean == pytest.approx((by_setting["clean"].difference.mean + by_setting["noisy"].difference.mean) / 2)
     assert pooled.ci_low <= pooled.difference.mean <= pooled.ci_high < 0  # concat loses in both: the CI sees it
     results = [replace(r, setting="audio-dominant") if r.setting == "noisy" else r for r in results]
-    table = markdown(StudyConfig(settings=("clean", "audio-dominant"), variants=("taaf", "concat"), seeds=(0, 1),
+    results = [replace(r, variant="taaf-fused") if r.variant == "taaf" else r for r in results]
+    table = markdown(StudyConfig(settings=("clean", "audio-dominant"), variants=("taaf-fused", "concat"), seeds=(0, 1),
                                  t_sweep=()), results)
-    assert "| method | clean | audio-dominant | pooled |" in table
+    assert "| variant | minus | clean | audio-dominant | pooled |" in table and "| concat | taaf-fused | " in table
 
 
 def test_convergence_target_is_recomputed_from_the_history() -> None:
@@ -154,9 +161,11 @@ def test_aggregate_and_paired_differences() -> None:
     (cmp,) = paired(results, "concat", "taaf", 16)
     assert cmp.difference.mean == pytest.approx(-0.005) and cmp.wins == 1 and cmp.difference.n == 2
     assert cmp.ci_low <= cmp.difference.mean <= cmp.ci_high
-    table = markdown(StudyConfig(settings=("clean",), variants=("taaf", "concat"), seeds=(0, 1), t_sweep=()), results,
-                     {"clean": {"audio_probe": 0.7, "visual_probe": 0.6, "linear_fusion": 0.8}})
-    assert "| clean | taaf | 92.0 ± 2.8 |" in table and "| concat | -0.5 [" in table and "(1/2) |" in table
+    results = [replace(r, variant="taaf-fused") if r.variant == "taaf" else r for r in results]
+    table = markdown(StudyConfig(settings=("clean",), variants=("taaf-fused", "concat"), seeds=(0, 1), t_sweep=()),
+                     results, {"clean": {"audio_probe": 0.7, "visual_probe": 0.6, "linear_fusion": 0.8}})
+    assert "| clean | taaf-fused | 92.0 ± 2.8 |" in table and "| concat | taaf-fused | -0.5 [" in table
+    assert "(1/2) |" in table
     assert "| clean | 70.0 | 60.0 | 80.0 |" in table  # the floors beside the methods
 
 
@@ -237,9 +246,9 @@ def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys)
     doc = json.loads((out / "study.json").read_text())
     assert doc["schema"] == SCHEMA and doc["protocol"]["quick"] is True
     rows = {(r["variant"], r["setting"], r["steps"]) for r in doc["rows"]}
-    assert len(rows) == len(VARIANT_NAMES) * 3 + 2 * 2  # main grid + T sweep {2, 4}
-    assert {c["baseline"] for c in doc["comparisons"]} == {"taaf"}
-    assert {c["variant"] for c in doc["comparisons"]} == set(VARIANT_NAMES) - {"taaf"}
+    assert len(rows) == len(VARIANT_NAMES) * 3 + 3 * 2  # main grid + T sweep {2, 4} of 3 variants
+    assert {(c["variant"], c["baseline"]) for c in doc["comparisons"]} == {
+        (v, variant(v).baseline) for v in VARIANT_NAMES if v != REFERENCE}
     assert all(c["ci_low"] <= c["ci_high"] for c in doc["comparisons"] if c["metric"] == "fused")
     for name in ("accuracy_curves", "coefficients", "accuracy_vs_steps", "attention", "attention_dynamics"):
         assert (out / f"{name}.png").stat().st_size > 10_000

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.study.job import RunResult  # noqa: E402
-from benchmarks.study.protocol import T_SWEEP_VARIANTS, Job, StudyConfig  # noqa: E402
+from benchmarks.study.protocol import REFERENCE, T_SWEEP_VARIANTS, Job, StudyConfig  # noqa: E402
 from benchmarks.study.summary import aggregate  # noqa: E402
 from taaf.config import MODALITIES  # noqa: E402
 from taaf.training.plots import save_figure  # noqa: E402
@@ -123,8 +123,9 @@ def plot_accuracy_vs_steps(cfg: StudyConfig, results: list[RunResult], path: Pat
 
 def plot_attention(cfg: StudyConfig, results: list[RunResult], path: Path) -> None:
     """TAAF's temporal attention alpha_t and audio share beta_t^audio for a few test samples,
-    one row per setting (first seed)."""
-    runs = {r.setting: r for r in results if r.variant == "taaf" and r.steps == cfg.steps and r.attention}
+    one row per setting (first seed), of :data:`REFERENCE` (else gate-only TAAF)."""
+    shown = next((v for v in (REFERENCE, "taaf") if v in cfg.variants), None)
+    runs = {r.setting: r for r in results if r.variant == shown and r.steps == cfg.steps and r.attention}
     settings = [s for s in cfg.settings if s in runs]
     if not settings:
         return
@@ -146,7 +147,7 @@ def plot_attention(cfg: StudyConfig, results: list[RunResult], path: Path) -> No
             ax.set_xlabel("step t")
             ax.grid(alpha=0.3)
         axes[row, 0].legend(fontsize=6)
-    fig.suptitle(f"TAAF attention on test samples (seed {runs[settings[0]].seed})")
+    fig.suptitle(f"{shown} attention on test samples (seed {runs[settings[0]].seed})")
     save_figure(fig, path)
 
 

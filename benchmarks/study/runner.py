@@ -24,6 +24,7 @@ from benchmarks.study.job import RunResult, run_job
 from benchmarks.study.protocol import Job, StudyConfig
 from taaf.data.cache import atomic_write_bytes
 from taaf.errors import TaafError
+from taaf.paths import signals_as_exit
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,11 @@ def _execute(cfg: StudyConfig, jobs: list[Job], device: str, workers: int):
             yield _worker((cfg, job, device))
         return
     # spawn: a fresh interpreter per worker (fork after torch has started threads can deadlock).
+    # SIGTERM / SIGHUP become SystemExit here, so leaving the block terminates the pool; a worker
+    # also dies with this process (SIGKILL included), and the resource tracker then unlinks the
+    # pool's semaphores: a stopped study leaves no process and no /dev/shm entry behind.
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker) as pool:
+    with signals_as_exit(), ctx.Pool(workers, initializer=_init_worker, initargs=(os.getpid(),)) as pool:
         yield from pool.imap_unordered(_worker, [(cfg, job, device) for job in jobs])
         # Let the workers exit on their own: terminate() (the context's exit) kills them holding
         # their queues' semaphores, and the resource tracker then warns about leaked ones.
@@ -121,11 +125,14 @@ def _execute(cfg: StudyConfig, jobs: list[Job], device: str, workers: int):
         pool.join()
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
     import warnings
 
     import torch
 
+    from hardware.isolation import die_with_parent
+
+    die_with_parent(parent_pid)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -175,11 +175,11 @@ def paired(results: list[RunResult], name: str, baseline: str, steps: int, metri
 
 
 def comparisons(cfg: StudyConfig, results: list[RunResult]) -> list[Comparison]:
-    """Every other variant minus the reference (gate-only TAAF), on each metric, at the main T."""
-    if REFERENCE not in cfg.variants:
-        return []
-    return [c for other in cfg.variants if other != REFERENCE for metric in METRICS
-            for c in paired(results, other, REFERENCE, cfg.steps, metric)]
+    """Every variant minus its baseline (a method minus :data:`REFERENCE`, an ablation minus the
+    design it ablates), on each metric, at the main T; pairs whose baseline is not in the study
+    are left out."""
+    return [c for other in cfg.variants if (base := variant(other).baseline) != other and base in cfg.variants
+            for metric in METRICS for c in paired(results, other, base, cfg.steps, metric)]
 
 
 def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict[str, Any],
@@ -196,7 +196,8 @@ def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict
             "epochs_to_target": f"first epoch whose validation fused accuracy reached {cfg.convergence_target:.0%} "
                                 "(absolute; runs that never do are counted apart)",
             "confidence_intervals": f"{CONFIDENCE:.0%} paired bootstrap over seeds and test samples "
-                                    f"({BOOTSTRAP} replicates) of variant minus {REFERENCE}, fused accuracy",
+                                    f"({BOOTSTRAP} replicates) of variant minus its baseline ({REFERENCE} for the "
+                                    "methods, the ablated design for an ablation), fused accuracy",
             "synops": f"NeuroBench effective ACs + MACs per inference on {cfg.synops_samples} test samples (chip only)",
         },
         "execution": execution,
@@ -255,14 +256,18 @@ def markdown(cfg: StudyConfig, results: list[RunResult], floors: dict[str, dict[
     comps = [c for c in comparisons(cfg, results) if c.metric == "fused"]
     columns = [*cfg.settings, *([POOLED] if any(c.setting == POOLED for c in comps) else [])]
     if comps:
-        lines += ["", f"Each method minus {REFERENCE} (gate-only TAAF), fused test accuracy in points: mean over seeds "
-                  f"[{CONFIDENCE:.0%} paired bootstrap CI over seeds and test samples] (seeds where the method is "
+        lines += ["", f"Each variant minus its baseline ({REFERENCE}, TAAF with fused evidence, for every method; the "
+                  "ablated design for an ablation), fused test accuracy in points: mean over seeds "
+                  f"[{CONFIDENCE:.0%} paired bootstrap CI over seeds and test samples] (seeds where the variant is "
                   "better). A CI that excludes 0 is a difference this study can see. "
-                  f"{POOLED}: every setting the method ran in, weighted equally.", "",
-                  "| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-        for other in [v for v in cfg.variants if v != REFERENCE]:
-            cells = {c.setting: c for c in comps if c.baseline == REFERENCE and c.variant == other}
-            lines.append(f"| {other} | " + " | ".join(_cell(cells[s]) if s in cells else "-" for s in columns) + " |")
+                  f"{POOLED}: every setting the variant ran in, weighted equally.", "",
+                  "| variant | minus | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+        for other in cfg.variants:
+            cells = {c.setting: c for c in comps if c.variant == other}
+            if cells:
+                base = next(iter(cells.values())).baseline
+                lines.append(f"| {other} | {base} | "
+                             + " | ".join(_cell(cells[s]) if s in cells else "-" for s in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

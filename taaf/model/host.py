@@ -10,7 +10,7 @@ spiking features h[t] on chip):
          alpha[t]   = softmax_t(e[t])                      temporal importance
          z[t]       = z_f[t] + sum_m beta[t, m] * z_m[t]   fused evidence + weighted unimodal evidence
          logits     = sum_t alpha[t] * z[t]
-z_f is there for fusion ``taaf-fused``; fusion ``taaf`` (gate-only) has z_f = 0: the fused
+z_f is there for fusion ``taaf-fused`` (the default); fusion ``taaf`` (gate-only) has z_f = 0: the fused
 layer only gates the unimodal evidence.
 concat:  z[t] = z_audio[t] + z_visual[t], logits = mean_t z[t]
 Unimodal logits (both heads): mean_t z_m[t], the modality's own evidence (OGM-GE's convention
