@@ -2,11 +2,11 @@
 
     taaf study [--quick] [--out DIR] [--dataset av-mnist-temporal|av-digits|crema-d|ave --root DIR]
                [--seeds 0 1 2 3 4] [--epochs N] [--variants ...] [--settings ...] [--workers N]
-               [--device auto|cpu|cuda] [--tune] [--summarize]
+               [--device auto|cpu|cuda] [--tune] [--summarize] [--replace]
 
-Trains every variant (TAAF gate-only and with fused evidence, concat, concat + auxiliary loss,
-OGM-GE in our Adam form and as published, OGM, TAAF ablations) in every data setting over the
-seeds, plus TAAF and concat over the T sweep, then writes OUT/study.json (schema
+Trains every variant (TAAF with fused evidence, the default, and gate-only, concat, concat +
+auxiliary loss, OGM-GE in our Adam form and as published, OGM, the ablations of both TAAF
+designs) in every data setting over the seeds, plus both TAAF designs and concat over the T sweep, then writes OUT/study.json (schema
 ``taaf-study/2``), OUT/report.md and five PNG plots, with the floors (``floors.json``) beside
 the methods. ``--tune`` first runs the same number of learning-rate trials for every method
 (seed 0, first setting, the study's budget) and writes OUT/tuning.json; a study in a folder

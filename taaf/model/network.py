@@ -8,8 +8,8 @@ TAAF fusion (on chip, per step t):
     h[t]   = LIF(W_a a~[t] + W_v v~[t] + b)       fused spiking layer: two synapse groups, fan-in
     z_m[t] = U_m m~[t] + c_m                      per-modality class evidence
     s[t]   = G h[t] + g,  e[t] = q h[t] + q0      modality and temporal score logits
-    z_f[t] = U_f h[t] + c_f                       fused class evidence (fusion "taaf-fused"; not
-                                                  in "taaf", the gate-only design)
+    z_f[t] = U_f h[t] + c_f                       fused class evidence (fusion "taaf-fused", the
+                                                  default; not in "taaf", the gate-only design)
 Concat fusion: z_m[t] only (the fused classifier split per modality). The host head
 (:mod:`taaf.model.host`) integrates them: modality level, then temporal level.
 
