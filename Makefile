@@ -52,7 +52,7 @@ test: $(STAMP)
 # per method on `misaligned`), then 5 seeds of every method in every preset and of the ablations on
 # `misaligned`; resumable (finished runs in OUT/runs are reused), each step prints its wall time.
 STUDY_METHODS = taaf taaf-fused concat concat-aux ogm-ge ogm-ge-published
-STUDY_ABLATIONS = taaf-fused-no-warp taaf-fused-no-lr-mod taaf-fused-no-step-loss taaf-no-warp taaf-no-lr-mod taaf-no-step-loss
+STUDY_ABLATIONS = taaf-fused-no-warp taaf-fused-no-lr-mod taaf-fused-no-step-loss
 
 study: $(STAMP)
 	$(VENV)/bin/taaf study --tune --variants $(STUDY_METHODS)

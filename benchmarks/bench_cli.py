@@ -267,6 +267,7 @@ _ANN_NAMES = ((r"audio_encoder\.synapses\.(\d+)", r"audio_fc\1"), (r"visual_enco
               (r"visual_encoder\.fc", "visual_fc"), (r"audio_evidence", "readout_audio"),
               (r"visual_evidence", "readout_visual"), (r"fusion\.audio_synapses", "fusion_audio_synapses"),
               (r"fusion\.visual_synapses", "fusion_visual_synapses"), (r"fusion\.modality_score", "readout_modality"),
+              (r"fusion\.fused_evidence", "readout_fused"),
               (r"audio_synapses\.(\d+)", r"audio_fc\1"), (r"convs\.(\d+)", r"visual_conv\1"), (r"fc", "visual_fc"))
 
 

@@ -1,7 +1,7 @@
 """Warnings for the user (``warning: ...`` lines on stderr), held until a command's fate is known.
 
 A warning says "this runs, but probably not as you meant" (a file that fails nir's type check,
-a graph without dt, dt >= tau). If the same command then fails, its contract is exactly one
+a graph without dt, dt > tau). If the same command then fails, its contract is exactly one
 error line on stderr (:mod:`taaf.boundary`), and the error already names the cause; so inside
 :func:`held` warnings are queued, printed when the command succeeds (or earlier, where a long
 run calls :func:`flush` before it starts), and dropped when it fails.

@@ -126,7 +126,7 @@ def test_recorded_spikes_are_binary(small_model_config):
 
 def test_learned_decays_are_kept_inside_what_nir_and_loihi_hold(small_model_config):
     """An SGD run drove a layer's beta to 0; Loihi keeps at least 1/4096 of the voltage, so the
-    trainer's constrain_ clamps beta to [BETA_MIN, BETA_MAX] and the export lowers to the chip."""
+    trainer's constrain_ clamps beta to [BETA_MIN, BETA_MAX] (tau = dt / (1 - beta) stays > dt)."""
     from taaf.model.neurons import BETA_MAX, BETA_MIN, LIFLayer
 
     net = AVSpikingNet(small_model_config)

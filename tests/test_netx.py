@@ -103,7 +103,7 @@ def test_taaf_partition_into_netx_chains(bundle):
     assert row.memory_bits == 8 * (nz[0] + nz[4]) + 9 * nz[1] + 10 * (nz[2] + nz[3])  # delay 1: 1 bit, 2-3: 2 bits
     manifest = json.loads(b.files["netx_manifest.json"])
     assert [p["latency"] for p in manifest["parts"]] == [3, 2, 1]
-    assert set(manifest["readouts"]) == {"z_audio", "z_visual", "modality_scores", "temporal_scores"}
+    assert set(manifest["readouts"]) == {"z_audio", "z_visual", "z_fused", "modality_scores", "temporal_scores"}
 
 
 def test_netx_rule_by_hand():

@@ -216,6 +216,21 @@ def test_runner_writes_each_run_and_resumes(tmp_path: Path) -> None:
     assert execution.jobs_run == 1
 
 
+def test_ablations_train_at_their_baselines_tuned_rate_and_stale_rates_rerun(tmp_path: Path) -> None:
+    from benchmarks.study.runner import reusable
+
+    cfg = StudyConfig(lrs=(("taaf-fused", 4e-3), ("taaf", 1e-3), ("ogm-ge", 3e-3)))
+    assert cfg.lr_of("taaf-fused-no-warp") == 4e-3 and cfg.lr_of("taaf-no-warp") == 1e-3 and cfg.lr_of("ogm") == 3e-3
+    assert cfg.lr_of("concat") == cfg.lr  # a method without a tuned rate: the study's
+    job = Job("taaf-fused-no-warp", "clean", 0, 16)
+    stale = replace(_result(job.variant, "clean", 0, 0.9), lr=2e-3)  # trained before ablations had their rate
+    run_path(tmp_path, job).parent.mkdir(parents=True)
+    run_path(tmp_path, job).write_text(json.dumps(stale.as_dict()))
+    assert reusable(cfg, tmp_path, job) is None
+    run_path(tmp_path, job).write_text(json.dumps(replace(stale, lr=4e-3).as_dict()))
+    assert reusable(cfg, tmp_path, job) is not None
+
+
 def test_a_failed_run_does_not_stop_the_others_and_a_rerun_retries_only_it(tmp_path: Path, monkeypatch) -> None:
     import benchmarks.study.runner as runner
     from taaf.errors import TaafError

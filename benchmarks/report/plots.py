@@ -10,7 +10,7 @@ import numpy as np
 
 from benchmarks.report.markdown import fmt_joules
 from benchmarks.report.model import ATTENTION_SAMPLES_SHOWN, NOT_MEASURED, PLOTS, BenchReport
-from taaf.config import MODALITIES
+from taaf.config import ATTENTION_FUSIONS, MODALITIES
 
 _OP_COLORS = {"AC": "tab:blue", "MAC": "tab:red", "host MAC": "tab:gray"}
 
@@ -175,7 +175,7 @@ def plot_attention(r: BenchReport, path: Path) -> None:
     ax.set_xticks(axes[0].get_xticks())
     ax.set(xlabel="time step", ylabel=r"$\beta_t^m$", ylim=(0, 1), title=r"modality attention $\beta_t^m$")
     ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
-    note = "" if a.fusion == "taaf" else f" ({a.fusion} fusion: fixed uniform weights)"
+    note = "" if a.fusion in ATTENTION_FUSIONS else f" ({a.fusion} fusion: fixed uniform weights)"
     fig.suptitle(f"SNN attention on the {r.data.split} split ({len(a.alpha)} samples; faint: {k} samples){note}",
                  fontsize=10)
     fig.tight_layout()

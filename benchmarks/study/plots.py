@@ -28,8 +28,9 @@ def balances(cfg: StudyConfig, name: str) -> bool:
 
 
 def _colors(variants: tuple[str, ...]) -> dict[str, str]:
-    cmap = plt.get_cmap("tab10")
-    return {v: cmap(i % 10) for i, v in enumerate(variants)}
+    cmap = plt.get_cmap("tab20" if len(variants) > 10 else "tab10")
+    return {v: cmap(i % cmap.N) for i, v in enumerate(variants)}
+
 
 
 def _curves(results: list[RunResult], steps: int, key) -> dict[tuple[str, str], np.ndarray]:

@@ -231,8 +231,15 @@ class StudyConfig:
                 for lr in TUNING_LRS[variant(name).train_config(TrainConfig()).optimizer]]
 
     def lr_of(self, name: str) -> float:
-        """The learning rate ``name`` trains with: its tuned one, else the study's."""
-        return dict(self.lrs).get(name, self.lr)
+        """The learning rate ``name`` trains with: its tuned one; an ablation (not tuned) its
+        baseline's, so an ablation differs from the design it ablates in that one part and not
+        in the rate too; else the study's."""
+        lrs = dict(self.lrs)
+        if name in lrs:
+            return lrs[name]
+        if name not in METHOD_VARIANTS:
+            return lrs.get(variant(name).baseline, self.lr)
+        return self.lr
 
     def budget(self) -> dict[str, Any]:
         """What every variant gets, for the results file."""

@@ -10,6 +10,7 @@ finish about twice as many jobs per minute as one run with two threads.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -57,8 +58,8 @@ def reusable(cfg: StudyConfig, out: Path, job: Job) -> RunResult | None:
     that trained the same variant, setting, seed and T at the learning rate the study now uses
     (the same run: no need to train it twice)."""
     r = load_run(run_path(out, job))
-    if r is not None and r.job == job:
-        return r
+    if r is not None and r.job == job and (job.lr is not None or r.lr == cfg.lr_of(job.variant)):
+        return r  # a study run trained at another rate than the study now gives it is not reused
     if job.lr is None:
         trial = replace(job, lr=cfg.lr_of(job.variant))
         r = load_run(run_path(out, trial))
@@ -79,16 +80,19 @@ def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | N
     log(f"study: {len(jobs)} runs ({len(done)} already done), {workers} worker(s) on {device}")
     start = time.perf_counter()
     failures: list[str] = []
-    for i, result in enumerate(_execute(cfg, pending, device, workers), start=1):
-        if isinstance(result, str):
-            failures.append(result)
-            log(f"[{i}/{len(pending)}] FAILED {result}")
-            continue
-        atomic_write_bytes(run_path(out, result.job), json.dumps(result.as_dict()).encode())
-        done[result.job.key] = result
-        log(f"[{i}/{len(pending)}] {result.job.key}: test fused {result.test['fused']:.3f} audio "
-            f"{result.test['audio']:.3f} visual {result.test['visual']:.3f}, {result.synops / 1e3:.0f}k SynOps, "
-            f"{result.train_seconds:.0f} s")
+    # closing(): an exception in this loop (a signal's SystemExit included) closes the generator at
+    # once, which leaves its pool block and terminates the workers.
+    with contextlib.closing(_execute(cfg, pending, device, workers)) as finished:
+        for i, result in enumerate(finished, start=1):
+            if isinstance(result, str):
+                failures.append(result)
+                log(f"[{i}/{len(pending)}] FAILED {result}")
+                continue
+            atomic_write_bytes(run_path(out, result.job), json.dumps(result.as_dict()).encode())
+            done[result.job.key] = result
+            log(f"[{i}/{len(pending)}] {result.job.key}: test fused {result.test['fused']:.3f} audio "
+                f"{result.test['audio']:.3f} visual {result.test['visual']:.3f}, {result.synops / 1e3:.0f}k SynOps, "
+                f"{result.train_seconds:.0f} s")
     wall = time.perf_counter() - start
     if failures:
         raise TaafError(f"{len(failures)} of {len(pending)} runs failed (the other runs are saved in {out}/runs; "
@@ -132,6 +136,9 @@ def _init_worker(parent_pid: int) -> None:
 
     from hardware.isolation import die_with_parent
 
+    # PDEATHSIG follows the parent *thread*: the pool's first workers are started by the main
+    # thread; a worker the pool respawns later (after one died) would die with the pool's
+    # handler thread instead, i.e. when the pool closes, which is also when it is no longer needed.
     die_with_parent(parent_pid)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=FutureWarning)

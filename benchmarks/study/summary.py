@@ -2,7 +2,8 @@
 bootstrap confidence intervals, the floors beside them.
 
 The results file (schema ``taaf-study/2``) holds the protocol, where it ran, the floors, one row
-per (variant, setting, T) and the paired comparisons against :data:`REFERENCE`;
+per (variant, setting, T) and the paired comparisons (each variant against its baseline:
+:data:`REFERENCE` for a method, the ablated design for an ablation);
 :func:`markdown` renders the same rows as the tables the README shows. Nothing here trains or
 reads data.
 

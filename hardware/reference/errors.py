@@ -15,6 +15,6 @@ class SimulationInputError(TaafError):
 
 def warn(message: str) -> None:
     """One ``warning: ...`` line on stderr: something runs, but probably not as the user meant
-    (a file that fails nir's type check, no dt, dt >= tau); held by :mod:`taaf.notices` until
+    (a file that fails nir's type check, no dt, dt > tau); held by :mod:`taaf.notices` until
     the command succeeds."""
     notices.warn(message)
