@@ -68,13 +68,13 @@ def test_frontier_end_to_end(pair, capsys, monkeypatch):
                  "--spike-rate-weight", "2", "--cost-table", "cmos45-int8", "loihi", "--out", str(out)]) == 0
     r = json.loads((out / "frontier.json").read_text())
     assert [p["name"] for p in r["points"]] == ["SNN T=2", "SNN T=4", "SNN T=2, rate 2", "SNN T=4, rate 2",
-                                                 "ANN (taaf fusion)", "temporal ANN (concat, T=4)", FULL_FLOOR,
+                                                 "ANN (taaf-fused fusion)", "temporal ANN (concat, T=4)", FULL_FLOOR,
                                                  TWIN_FLOOR]
     snn2, snn4, _, reg4, ann, fair, floor, twin_floor = r["points"]
     assert "spike-rate weight 2" in reg4["trained"]  # retrained although the checkpoint is at T = 4
     assert reg4["ops"] < snn4["ops"]  # the regulariser's point: fewer spikes, fewer synaptic events
     assert [(c["ann"], c["floor"]) for c in r["ann_floor_checks"]] == [
-        ("ANN (taaf fusion)", TWIN_FLOOR), ("temporal ANN (concat, T=4)", FULL_FLOOR)]
+        ("ANN (taaf-fused fusion)", TWIN_FLOOR), ("temporal ANN (concat, T=4)", FULL_FLOOR)]
     assert r["ann_floor_checks"][1]["at_least_floor"] == (fair["accuracy"] >= floor["accuracy"])
     assert twin_floor["ops"] < floor["ops"]  # the averaged audio probe has T times fewer inputs
     assert fair["family"] == "ann" and "chosen on val" in fair["trained"] and fair["energy"]["loihi"]["dense"] is None
