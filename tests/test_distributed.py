@@ -71,6 +71,7 @@ def test_torchrun_two_ranks_trains_and_rank0_writes_once(fusion, tmp_path):
 
 
 REPLICA_SCRIPT = textwrap.dedent("""
+    import gc
     import sys
     from dataclasses import replace
 
@@ -95,6 +96,8 @@ REPLICA_SCRIPT = textwrap.dedent("""
     gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)
     assert all(torch.equal(gathered[0], g) for g in gathered), "replicas drifted apart"
+    del result, gathered  # nothing that touched the group outlives it (gloo aborts a late free at exit)
+    gc.collect()
     dist.barrier()  # neither rank tears gloo down while the other is still in the gather
     dist.destroy_process_group()
 """)
