@@ -22,6 +22,8 @@ FUSIONS = ("taaf", "taaf-fused", "concat")
 #: features"); study v2 found it ahead of ``taaf``, the gate-only design (the fused layer only
 #: gates the unimodal evidence; ``taaf train --gate-only``), kept for comparison and old checkpoints.
 ATTENTION_FUSIONS = ("taaf", "taaf-fused")
+#: The architecture method ``taaf`` trains unless told otherwise (``--gate-only``).
+DEFAULT_TAAF_FUSION = "taaf-fused"
 MODELS = ("snn", "ann")  # spiking network (the deployable one) | its ReLU, timeless baseline
 METHODS = ("taaf", "concat", "concat-aux", "ogm-ge", "ogm-ge-published")
 #: One line per training method, for ``taaf train --help`` and the study tables.
@@ -142,7 +144,7 @@ class ModelConfig:
     n_steps: int
     audio: AudioEncoderConfig
     visual: VisualEncoderConfig
-    fusion: str = "taaf-fused"
+    fusion: str = DEFAULT_TAAF_FUSION
     fused_hidden: int = 128
     time_warp: bool = True
     max_delay: int = 3
@@ -257,7 +259,7 @@ class TrainConfig:
     def fusion(self) -> str:
         """The architecture a method trains: TAAF with fused evidence (``--gate-only`` overrides it
         in the model config); every baseline (OGM-GE included) is a concat-fusion network."""
-        return "taaf-fused" if self.method == "taaf" else "concat"
+        return DEFAULT_TAAF_FUSION if self.method == "taaf" else "concat"
 
 
 def check_count(name: str, value: int, high: int = MAX_UNITS, low: int = 1) -> None:

@@ -32,7 +32,6 @@ def _colors(variants: tuple[str, ...]) -> dict[str, str]:
     return {v: cmap(i % cmap.N) for i, v in enumerate(variants)}
 
 
-
 def _curves(results: list[RunResult], steps: int, key) -> dict[tuple[str, str], np.ndarray]:
     """(variant, setting) -> [seeds, epochs] array of key(history entry), up to the shortest run."""
     groups: dict[tuple[str, str], list[list[float]]] = defaultdict(list)

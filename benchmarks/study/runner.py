@@ -4,9 +4,11 @@ Each finished job is written to ``OUT/runs/<job key>.json`` (atomically) the mom
 so an interrupted study resumes where it stopped and a finished one is re-summarised without
 training anything. A job that fails is reported and the others go on: one diverged run must not
 throw away the hours of runs queued behind it; the study then stops with the failures listed
-(nothing is summarised from an incomplete grid) and a rerun retries only them. On a CPU machine every worker is one process with one torch thread: small
-SNN batches do not scale across threads, so on 2 cores two single-threaded runs side by side
-finish about twice as many jobs per minute as one run with two threads.
+(nothing is summarised from an incomplete grid) and a rerun retries only them.
+
+On a CPU machine every worker is one process with one torch thread: small SNN batches do not
+scale across threads, so on 2 cores two single-threaded runs side by side finish about twice as
+many jobs per minute as one run with two threads.
 """
 from __future__ import annotations
 

@@ -200,11 +200,11 @@ def _if(name, node, in_shape, ctx):
     return IFOp(in_shape, in_shape, gain=gain, threshold=threshold, v_reset=v_reset)
 
 
-def _warn_coarse_dt(name: str, attr: str, tau: np.ndarray, dt: float) -> None:
-    """Forward Euler with ``dt > tau`` gives a negative decay (the state flips sign or blows up):
-    a wrong dt (a graph without dt metadata, an exporter's time unit) rather than a network.
+def _warn_coarse_dt(name: str, attr: str, tau: np.ndarray, decay: np.ndarray, dt: float) -> None:
+    """Forward Euler with ``dt > tau`` gives a negative ``decay`` (the state flips sign or blows
+    up): a wrong dt (a graph without dt metadata, an exporter's time unit) rather than a network.
     ``tau = dt`` (to float32 rounding) is a neuron without memory, decay 0, and is fine."""
-    if np.any(dynamics.euler_fraction(tau, dt) > 1.0):
+    if np.any(decay < 0):
         warn(f"node {name!r}: dt = {dt:g} s > {attr} = {float(np.min(tau)):g} s; forward Euler decays "
              f"1 - dt/{attr} < 0 (is dt right? pass --dt)")
 
@@ -218,18 +218,20 @@ def _membrane(name, node, in_shape, tau_attr: str, ctx) -> dynamics.DiscreteLIF:
     tau = _param(name, node, tau_attr, in_shape)
     if np.any(tau <= 0):
         raise _fail(name, node, f"{tau_attr} must be > 0")
-    _warn_coarse_dt(name, tau_attr, tau, ctx.dt)
-    return dynamics.nir_lif_to_discrete(tau, _param(name, node, "r", in_shape),
-                                        _param(name, node, "v_leak", in_shape), dt=ctx.dt)
+    m = dynamics.nir_lif_to_discrete(tau, _param(name, node, "r", in_shape),
+                                     _param(name, node, "v_leak", in_shape), dt=ctx.dt)
+    _warn_coarse_dt(name, tau_attr, tau, m.decay, ctx.dt)
+    return m
 
 
 def _synapse(name, node, in_shape, ctx) -> dynamics.DiscreteSynapse:
     tau_syn = _param(name, node, "tau_syn", in_shape)
     if np.any(tau_syn <= 0):
         raise _fail(name, node, "tau_syn must be > 0")
-    _warn_coarse_dt(name, "tau_syn", tau_syn, ctx.dt)
     w_in = _finite(name, node, "w_in", np.broadcast_to(np.asarray(node.w_in, dtype=np.float64), in_shape))
-    return dynamics.nir_synapse_to_discrete(tau_syn, w_in, dt=ctx.dt)
+    syn = dynamics.nir_synapse_to_discrete(tau_syn, w_in, dt=ctx.dt)
+    _warn_coarse_dt(name, "tau_syn", tau_syn, syn.decay, ctx.dt)
+    return syn
 
 
 def _li(name, node, in_shape, ctx):
