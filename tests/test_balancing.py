@@ -185,3 +185,33 @@ def test_patience_stops_training_once_validation_stalls(av_digits_t4, small_mode
     small = type(data)(data.train.subset(slice(0, 64)), data.val, data.test.subset(slice(0, 8)), data.name)
     result = trainer.train(small, TrainConfig(epochs=6, patience=2), small_model_config, progress=False)
     assert [e.epoch for e in result.history] == [1, 2, 3, 4] and result.selected_epoch == 2
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_epoch(av_digits_t4, small_model_config,
+                                                                         monkeypatch):
+    """Divergence: training stops at the first NaN loss; the best earlier epoch is kept, and with
+    none kept yet the run fails with a one-line error naming the learning rate."""
+    from taaf.config import TrainConfig
+    from taaf.training import trainer
+
+    real = losses.taaf_loss
+    calls = {"n": 0}
+
+    def nan_after(n_good):
+        def loss(*args, **kwargs):
+            calls["n"] += 1
+            value = real(*args, **kwargs)
+            return value * float("nan") if calls["n"] > n_good else value
+        return loss
+
+    data = av_digits_t4
+    small = type(data)(data.train.subset(slice(0, 64)), data.val.subset(slice(0, 16)), data.test.subset(slice(0, 8)),
+                       data.name)
+    monkeypatch.setattr(losses, "taaf_loss", nan_after(2))  # 64 samples / batch 32 = 2 steps per epoch
+    result = trainer.train(small, TrainConfig(epochs=5, batch_size=32), small_model_config, progress=False)
+    assert [e.epoch for e in result.history] == [1] and result.selected_epoch == 1
+    assert all(math.isfinite(e.loss) for e in result.history)
+    calls["n"] = 0
+    monkeypatch.setattr(losses, "taaf_loss", nan_after(0))
+    with pytest.raises(trainer.TrainingDiverged, match="diverged in epoch 1 .* at lr 0.002"):
+        trainer.train(small, TrainConfig(epochs=5, batch_size=32, lr=2e-3), small_model_config, progress=False)

@@ -274,13 +274,14 @@ def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys)
 def test_tuning_gives_every_method_the_same_trials_and_the_study_uses_them(tmp_path: Path, capsys) -> None:
     jobs = StudyConfig().tuning_jobs()
     per_method = {v: [j.lr for j in jobs if j.variant == v] for v in METHOD_VARIANTS}
-    assert {len(lrs) for lrs in per_method.values()} == {3} and {j.variant for j in jobs} == set(METHOD_VARIANTS)
+    assert {len(lrs) for lrs in per_method.values()} == {4} and {j.variant for j in jobs} == set(METHOD_VARIANTS)
     assert min(per_method["ogm-ge-published"]) >= 1e-2  # SGD trials on SGD's scale
     out = tmp_path / "tuned"
     assert main(["study", "--dataset", "av-digits", "--tune", "--variants", "taaf", "concat", "--settings", "audio-dominant", "--seeds", "0",
                  "--epochs", "1", "--workers", "1", "--out", str(out)]) == 0
     doc = json.loads((out / "tuning.json").read_text())
-    assert set(doc["methods"]) == {"taaf", "concat"} and doc["trials_per_method"] == 3
+    assert set(doc["methods"]) == {"taaf", "concat"} and doc["trials_per_method"] == 4
+    assert set(doc["chosen_at_grid_edge"]) <= {"taaf", "concat"}
     for m in doc["methods"].values():
         assert m["chosen_lr"] == max(m["trials"], key=lambda t: t["val_fused"])["lr"]
     cfg = with_tuned_lrs(StudyConfig(epochs=1), out)  # the budget the trials ran under

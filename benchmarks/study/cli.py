@@ -60,7 +60,7 @@ def register(subparsers) -> None:
                    help="epoch cap for every method (default 12 on av-mnist-temporal, 30 elsewhere); early stopping "
                         "ends most runs sooner")
     p.add_argument("--tune", action="store_true",
-                   help="run the learning-rate trials (3 per method) and write OUT/tuning.json, then stop")
+                   help="run the learning-rate trials (4 per method) and write OUT/tuning.json, then stop")
     p.add_argument("--variants", nargs="+", choices=VARIANT_NAMES, default=None, help="subset of methods")
     p.add_argument("--settings", nargs="+", default=None,
                    help="presets (AV-Digits default: clean audio-dominant visual-dominant; AV-MNIST-Temporal: its five)")
@@ -146,10 +146,17 @@ def _tune(cfg, out, device: str, workers: int | None) -> int:
         "wall_seconds": ran.wall_seconds,
         "methods": {v: {"trials": t, "chosen_lr": max(t, key=lambda x: x["val_fused"])["lr"]} for v, t in trials.items()},
     }
+    # A rate chosen at the end of its grid says the optimum may lie outside it: flag it.
+    edge = {v: m["chosen_lr"] for v, m in document["methods"].items()
+            if m["chosen_lr"] in (min(t["lr"] for t in m["trials"]), max(t["lr"] for t in m["trials"]))}
+    document["chosen_at_grid_edge"] = sorted(edge)
     atomic_write_bytes(out / TUNING_FILE, json.dumps(document, indent=2).encode())
     for v, m in document["methods"].items():
         print(f"{v}: " + ", ".join(f"lr {t['lr']:g} val {t['val_fused']:.3f}" for t in m["trials"])
               + f" -> {m['chosen_lr']:g}")
+    if edge:
+        print("note: chosen at the edge of the grid (the best rate may lie beyond it): "
+              + ", ".join(f"{v} {lr:g}" for v, lr in sorted(edge.items())))
     print(f"wrote {out}/{TUNING_FILE} ({len(jobs)} trials in {ran.wall_seconds / 60:.1f} min)")
     return 0
 

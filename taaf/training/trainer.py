@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,7 +38,7 @@ from taaf.progress import progress as progress_bar
 
 from taaf.config import MODALITIES, AudioEncoderConfig, ModelConfig, TrainConfig, VisualEncoderConfig
 from taaf.data.base import MultimodalDataset
-from taaf.errors import ConfigError
+from taaf.errors import ConfigError, TaafError
 from taaf.evaluate import evaluate, schedule_tensor, split_tensors
 from taaf.model.network import AVNetwork, build_network
 from taaf.training import losses, modulation
@@ -318,6 +319,9 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         # Loss and accuracy over every rank's shard, not just rank 0's (a collective: all ranks).
         loss_sum, correct, seen = world.sum(
             torch.tensor([sums["loss"], sums["correct"], sums["seen"]], dtype=torch.float64, device=device)).tolist()
+        if not math.isfinite(loss_sum):  # the same all-reduced number on every rank: all stop together
+            _report_divergence(result, cfg, epoch, progress and world.is_main)
+            break
         if world.is_main:
             val, test = evaluate(model, data.val), evaluate(model, data.test)
             steps = max(sums["steps"], 1)
@@ -355,6 +359,22 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+class TrainingDiverged(TaafError):
+    """The loss became NaN or infinite before any epoch could be kept: the learning rate is too
+    high for this model (a tuning grid's top rate can do this); a lower ``--lr`` is the fix."""
+
+
+def _report_divergence(result: TrainResult, cfg: TrainConfig, epoch: int, show: bool) -> None:
+    """Stop at a non-finite loss: later epochs would only train NaN weights. The best epoch so far
+    stays the kept one (recorded as usual); with none kept yet there is no model to return."""
+    if not result.selected_epoch:
+        raise TrainingDiverged(f"training diverged in epoch {epoch} (non-finite loss) at lr {cfg.lr:g} "
+                               f"before any epoch could be kept: lower --lr")
+    if show:
+        tqdm.write(f"epoch {epoch:3d}  non-finite loss at lr {cfg.lr:g}: training stopped, "
+                   f"keeping epoch {result.selected_epoch}")
 
 
 def _optimizer(cfg: TrainConfig, param_groups: list[dict]) -> torch.optim.Optimizer:
