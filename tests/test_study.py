@@ -288,6 +288,11 @@ def test_tuning_gives_every_method_the_same_trials_and_the_study_uses_them(tmp_p
     assert cfg.lr_of("concat") == doc["methods"]["concat"]["chosen_lr"] and cfg.lr_of("ogm") == cfg.lr
     with pytest.raises(Exception, match="was tuned with"):  # rates chosen for other runs: refused
         with_tuned_lrs(StudyConfig(epochs=5), out)
+    capsys.readouterr()
+    del doc["methods"]["concat"]["trials"][-1]  # tuned on a smaller grid than today's: said so
+    (out / "tuning.json").write_text(json.dumps(doc))
+    with_tuned_lrs(StudyConfig(epochs=1), out)
+    assert "other rates than today's grid for concat:" in capsys.readouterr().out
     (out / "tuning.json").write_text("[1]")
     with pytest.raises(Exception, match="not a tuning file"):
         with_tuned_lrs(StudyConfig(), out)

@@ -168,6 +168,8 @@ def with_tuned_lrs(cfg, out):
     seed-0 trial would be reused as a study run trained differently from the rest."""
     from dataclasses import replace
 
+    from benchmarks.study.protocol import METHOD_VARIANTS
+
     path = out / TUNING_FILE
     if not path.exists():
         return cfg
@@ -182,7 +184,20 @@ def with_tuned_lrs(cfg, out):
     if tuned != ours:
         raise TaafError(f"{path} was tuned with {tuned}, this study uses {ours}: pass the same --epochs "
                         f"(and T), rerun --tune, or use another --out")
+    stale = sorted(v for v, m in doc["methods"].items() if v in METHOD_VARIANTS
+                   and sorted(float(t["lr"]) for t in m.get("trials", [])) != sorted(_grid(v)))
+    if stale:
+        print(f"note: {path} tried other rates than today's grid for {', '.join(stale)}: "
+              f"rerun with --tune to add the missing trials (finished ones are reused)")
     return replace(cfg, lrs=tuple(sorted(chosen.items())))
+
+
+def _grid(name: str) -> tuple[float, ...]:
+    """The learning rates ``taaf study --tune`` tries for method ``name`` (by its optimizer)."""
+    from benchmarks.study.protocol import TUNING_LRS, variant
+    from taaf.config import TrainConfig
+
+    return TUNING_LRS[variant(name).train_config(TrainConfig()).optimizer]
 
 
 def _tuning_budget(budget: dict, steps) -> dict:
