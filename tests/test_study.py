@@ -268,6 +268,12 @@ def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys)
     for name in ("accuracy_curves", "coefficients", "accuracy_vs_steps", "attention", "attention_dynamics"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert "| audio-dominant | taaf |" in (out / "report.md").read_text()
+    attention = doc["attention"]  # did the attention collapse, did k move: per TAAF variant and preset
+    assert {(a["variant"], a["setting"]) for a in attention} == {
+        (v, s) for v in VARIANT_NAMES if v.startswith("taaf") for s in doc["protocol"]["settings"]}
+    assert all(0 <= a["modality_entropy_min"]["mean"] <= a["modality_entropy_last"]["mean"] + 1e-9 <= 1 + 1e-6
+               and 0 < a["k_audio_last"]["mean"] <= 1 for a in attention)
+    assert "| H_m last | H_m lowest |" in (out / "report.md").read_text()
     assert "wrote" in capsys.readouterr().out
 
 

@@ -110,6 +110,42 @@ class Comparison:
     ci_high: float | None = None
 
 
+@dataclass(frozen=True)
+class AttentionRow:
+    """Whether a TAAF variant's attention collapsed and its modulation moved, in one setting:
+    the per-epoch training averages of the stored histories, over seeds."""
+
+    variant: str
+    setting: str
+    modality_entropy_last: Stat  # normalised H(beta) in the last epoch trained (1 = even, 0 = one modality)
+    modality_entropy_min: Stat  # its lowest epoch
+    audio_share_last: Stat  # audio's share of the importance scores, last epoch
+    k_audio_last: Stat  # learning-rate coefficients in the last epoch (1 = not slowed)
+    k_visual_last: Stat
+
+
+def attention_rows(cfg: StudyConfig, results: list[RunResult]) -> list[AttentionRow]:
+    """One :class:`AttentionRow` per TAAF variant and setting at the main T (runs that logged no
+    attention entropy, written before it was recorded, are left out)."""
+    cells: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
+    for r in results:
+        if r.variant.startswith("taaf") and r.steps == cfg.steps and r.history \
+                and "attention_entropy" in r.history[-1]:
+            cells[(r.variant, r.setting)].append(r)
+    rows = []
+    for (name, setting), runs in cells.items():
+        rows.append(AttentionRow(
+            variant=name, setting=setting,
+            modality_entropy_last=Stat.of([r.history[-1]["attention_entropy"]["modality"] for r in runs]),
+            modality_entropy_min=Stat.of([min(h["attention_entropy"]["modality"] for h in r.history) for r in runs]),
+            audio_share_last=Stat.of([r.history[-1]["importance"]["audio"] for r in runs]),
+            k_audio_last=Stat.of([r.history[-1]["coefficient"]["audio"] for r in runs]),
+            k_visual_last=Stat.of([r.history[-1]["coefficient"]["visual"] for r in runs])))
+    order = {v: i for i, v in enumerate(cfg.variants)}
+    return sorted(rows, key=lambda a: (cfg.settings.index(a.setting) if a.setting in cfg.settings else 99,
+                                       order.get(a.variant, 99)))
+
+
 #: The ``setting`` of a comparison pooled over every setting both variants ran in.
 POOLED = "pooled"
 
@@ -206,6 +242,7 @@ def results_document(cfg: StudyConfig, results: list[RunResult], execution: dict
         "floors": floors or {},
         "rows": [asdict(r) for r in rows],
         "comparisons": [asdict(c) for c in comparisons(cfg, results)],
+        "attention": [asdict(a) for a in attention_rows(cfg, results)],
     }
 
 
@@ -269,7 +306,25 @@ def markdown(cfg: StudyConfig, results: list[RunResult], floors: dict[str, dict[
                 base = next(iter(cells.values())).baseline
                 lines.append(f"| {other} | {base} | "
                              + " | ".join(_cell(cells[s]) if s in cells else "-" for s in columns) + " |")
+    lines += _attention_table(cfg, results)
     return "\n".join(lines) + "\n"
+
+
+def _attention_table(cfg: StudyConfig, results: list[RunResult]) -> list[str]:
+    rows = attention_rows(cfg, results)
+    if not rows:
+        return []
+    lines = ["", f"TAAF attention and modulation during training (T = {cfg.steps}; mean ± std over seeds): the "
+             "normalised modality-attention entropy H_m in the last epoch trained and at its lowest epoch "
+             "(1 = beta spread evenly, 0 = collapsed onto one modality), audio's share of the importance "
+             "scores and the learning-rate coefficients k in the last epoch (1 = not slowed).", "",
+             "| setting | variant | H_m last | H_m lowest | audio share | k_audio | k_visual |",
+             "|---|---|---|---|---|---|---|"]
+    for a in rows:
+        lines.append(f"| {a.setting} | {a.variant} | {a.modality_entropy_last.fmt(digits=2)} | "
+                     f"{a.modality_entropy_min.fmt(digits=2)} | {a.audio_share_last.fmt(digits=2)} | "
+                     f"{a.k_audio_last.fmt(digits=2)} | {a.k_visual_last.fmt(digits=2)} |")
+    return lines
 
 
 def _cell(c: Comparison) -> str:
