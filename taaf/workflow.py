@@ -60,6 +60,7 @@ def write_training_outputs(result: TrainResult, wall: float, data: MultimodalDat
         "train_config": to_dict(cfg),
         "model_config": to_dict(model_cfg),
         "selected_epoch": result.selected_epoch,
+        "diverged_epoch": result.diverged_epoch,
         "train_seconds": wall,
         "epochs": history,
     }

@@ -187,10 +187,10 @@ def test_patience_stops_training_once_validation_stalls(av_digits_t4, small_mode
     assert [e.epoch for e in result.history] == [1, 2, 3, 4] and result.selected_epoch == 2
 
 
-def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_epoch(av_digits_t4, small_model_config,
-                                                                         monkeypatch):
-    """Divergence: training stops at the first NaN loss; the best earlier epoch is kept, and with
-    none kept yet the run fails with a one-line error naming the learning rate."""
+def test_a_non_finite_loss_stops_training_and_keeps_the_best_earlier_epoch(av_digits_t4, small_model_config,
+                                                                            monkeypatch):
+    """Divergence: training stops at the first NaN loss; the best earlier epoch is kept (finite
+    weights, the stop recorded), and in epoch 1 the run fails with a one-line error naming the rate."""
     from taaf.config import TrainConfig
     from taaf.training import trainer
 
@@ -209,8 +209,9 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_epoch(av_digit
                        data.name)
     monkeypatch.setattr(losses, "taaf_loss", nan_after(2))  # 64 samples / batch 32 = 2 steps per epoch
     result = trainer.train(small, TrainConfig(epochs=5, batch_size=32), small_model_config, progress=False)
-    assert [e.epoch for e in result.history] == [1] and result.selected_epoch == 1
+    assert [e.epoch for e in result.history] == [1] and result.selected_epoch == 1 and result.diverged_epoch == 2
     assert all(math.isfinite(e.loss) for e in result.history)
+    assert all(bool(torch.isfinite(p).all()) for p in result.model.parameters())
     calls["n"] = 0
     monkeypatch.setattr(losses, "taaf_loss", nan_after(0))
     with pytest.raises(trainer.TrainingDiverged, match="diverged in epoch 1 .* at lr 0.002"):

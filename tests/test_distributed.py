@@ -132,3 +132,50 @@ def test_same_seed_twice_gives_identical_metrics(method, av_digits_t4, small_mod
         runs.append(_epochs_without_timing(tmp_path / name))
     assert len(runs[0]) == 1
     assert runs[0] == runs[1]
+
+
+DIVERGE_SCRIPT = textwrap.dedent("""
+    import gc
+    import sys
+    from dataclasses import replace
+
+    import torch.distributed as dist
+    from taaf.config import TrainConfig
+    from taaf.data import DataSpec, load_dataset
+    from taaf.training import losses, trainer
+
+    good_steps = int(sys.argv[1])  # loss calls per rank before the loss turns NaN
+    real, calls = losses.taaf_loss, [0]
+
+    def nan_later(*args, **kwargs):
+        calls[0] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if calls[0] > good_steps else value
+
+    losses.taaf_loss = nan_later
+    dist.init_process_group("gloo")
+    data = load_dataset(DataSpec(n_steps=4))
+    data = replace(data, train=data.train.subset(slice(0, 256)))  # 128 per rank: 4 steps of 32
+    try:
+        result = trainer.train(data, TrainConfig(epochs=4, batch_size=64), progress=False)
+        print(f"rank {dist.get_rank()} kept {result.selected_epoch} diverged {result.diverged_epoch}", flush=True)
+        del result
+    except trainer.TrainingDiverged:
+        print(f"rank {dist.get_rank()} raised", flush=True)
+    gc.collect()
+    dist.barrier()  # both ranks got here: neither hangs in a collective the other skipped
+    dist.destroy_process_group()
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("good_steps, expected", [(4, {"rank 0 kept 1 diverged 2", "rank 1 kept 0 diverged 2"}),
+                                                  (0, {"rank 0 raised", "rank 1 raised"})])
+def test_torchrun_ranks_stop_together_when_training_diverges(good_steps, expected, tmp_path):
+    """A NaN loss in epoch 2 stops both ranks after that epoch (rank 0 keeps epoch 1); in epoch 1
+    both raise TrainingDiverged. A rank deciding alone would leave the other in a collective."""
+    script = tmp_path / "diverge.py"
+    script.write_text(DIVERGE_SCRIPT)
+    run = _torchrun(str(script), str(good_steps))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    assert {line for line in run.stdout.splitlines() if line.startswith("rank ")} == expected

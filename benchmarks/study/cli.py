@@ -125,7 +125,9 @@ TUNING_FILE = "tuning.json"
 
 
 def _tune(cfg, out, device: str, workers: int | None) -> int:
-    """Run the tuning trials and write OUT/tuning.json: per method its trials and the chosen rate."""
+    """Run the tuning trials and write OUT/tuning.json: per method its trials and the chosen rate.
+    Methods tuned before under the same budget and left out of this run keep their entry; a trial
+    that diverged in its first epoch is recorded as such and cannot be chosen."""
     from collections import defaultdict
 
     from benchmarks.study.runner import run_study
@@ -134,31 +136,58 @@ def _tune(cfg, out, device: str, workers: int | None) -> int:
     jobs = cfg.tuning_jobs()
     if not jobs:
         raise TaafError("--tune: none of the chosen variants is a method (ablations reuse their method's rate)")
-    results, ran = run_study(cfg, out, device=device, workers=workers, jobs=jobs)
+    results, ran = run_study(cfg, out, device=device, workers=workers, jobs=jobs, diverged_ok=True)
     trials: dict[str, list[dict]] = defaultdict(list)
-    for r in results:
-        trials[r.variant].append({"lr": r.lr, "val_fused": r.val["fused"], "selected_epoch": r.selected_epoch,
-                                  "stopped_epoch": r.stopped_epoch})
+    for job, r in zip(jobs, results):
+        trials[job.variant].append({"lr": job.lr, "val_fused": None, "diverged": True} if r is None else
+                                   {"lr": r.lr, "val_fused": r.val["fused"], "selected_epoch": r.selected_epoch,
+                                    "stopped_epoch": r.stopped_epoch})
+    methods = {**_previous_methods(out, cfg), **{v: _choose(v, t) for v, t in trials.items()}}
+    edge = {v: m["chosen_lr"] for v, m in methods.items() if m.get("at_grid_edge")}
     document = {
         "schema": "taaf-study-tuning/1", "dataset": cfg.dataset, "setting": cfg.settings[0], "seed": cfg.seeds[0],
         "steps": cfg.steps, "budget": cfg.budget(), "trials_per_method": len(jobs) // len(trials),
-        "selection": "the learning rate with the best validation fused accuracy (first on ties)",
+        "selection": "the learning rate with the best validation fused accuracy (first on ties; a diverged "
+                     "trial is never chosen); at_grid_edge: the top rate, or the bottom one strictly better "
+                     "than the next (the best rate may lie beyond the grid)",
         "wall_seconds": ran.wall_seconds,
-        "methods": {v: {"trials": t, "chosen_lr": max(t, key=lambda x: x["val_fused"])["lr"]} for v, t in trials.items()},
+        "methods": methods,
+        "chosen_at_grid_edge": sorted(edge),
     }
-    # A rate chosen at the end of its grid says the optimum may lie outside it: flag it.
-    edge = {v: m["chosen_lr"] for v, m in document["methods"].items()
-            if m["chosen_lr"] in (min(t["lr"] for t in m["trials"]), max(t["lr"] for t in m["trials"]))}
-    document["chosen_at_grid_edge"] = sorted(edge)
     atomic_write_bytes(out / TUNING_FILE, json.dumps(document, indent=2).encode())
-    for v, m in document["methods"].items():
-        print(f"{v}: " + ", ".join(f"lr {t['lr']:g} val {t['val_fused']:.3f}" for t in m["trials"])
-              + f" -> {m['chosen_lr']:g}")
+    for v, m in trials.items():
+        print(f"{v}: " + ", ".join(f"lr {t['lr']:g} " + ("diverged" if t["val_fused"] is None else
+                                                       f"val {t['val_fused']:.3f}") for t in m)
+              + f" -> {methods[v]['chosen_lr']:g}")
     if edge:
         print("note: chosen at the edge of the grid (the best rate may lie beyond it): "
               + ", ".join(f"{v} {lr:g}" for v, lr in sorted(edge.items())))
     print(f"wrote {out}/{TUNING_FILE} ({len(jobs)} trials in {ran.wall_seconds / 60:.1f} min)")
     return 0
+
+
+def _choose(name: str, trials: list[dict]) -> dict:
+    """One method's tuning record: its trials, the chosen rate, and whether it sits at the grid's edge."""
+    ok = sorted((t for t in trials if t["val_fused"] is not None), key=lambda t: t["lr"])
+    if not ok:
+        rates = ", ".join(f"{t['lr']:g}" for t in trials)
+        raise TaafError(f"--tune: every trial of {name} diverged ({rates}): its grid is too high for this model")
+    best = max(ok, key=lambda t: t["val_fused"])  # max keeps the first (lowest rate) on ties
+    top = best is ok[-1] and len(ok) > 1
+    bottom = best is ok[0] and len(ok) > 1 and best["val_fused"] > ok[1]["val_fused"]
+    return {"trials": trials, "chosen_lr": best["lr"], "at_grid_edge": top or bottom}
+
+
+def _previous_methods(out, cfg) -> dict:
+    """The methods of an existing OUT/tuning.json tuned under this budget (kept when a --tune run
+    covers fewer methods); nothing when there is none or it was tuned otherwise."""
+    try:
+        doc = json.loads((out / TUNING_FILE).read_text())
+        same = (doc["dataset"] == cfg.dataset and doc.get("setting") == cfg.settings[0]
+                and _tuning_budget(doc["budget"], doc["steps"]) == _tuning_budget(cfg.budget(), cfg.steps))
+        return {v: m for v, m in doc["methods"].items() if isinstance(m, dict)} if same else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def with_tuned_lrs(cfg, out):
@@ -168,7 +197,7 @@ def with_tuned_lrs(cfg, out):
     seed-0 trial would be reused as a study run trained differently from the rest."""
     from dataclasses import replace
 
-    from benchmarks.study.protocol import METHOD_VARIANTS
+    from benchmarks.study.protocol import METHOD_VARIANTS, tuning_grid
 
     path = out / TUNING_FILE
     if not path.exists():
@@ -176,6 +205,8 @@ def with_tuned_lrs(cfg, out):
     try:
         doc = json.loads(path.read_text())
         chosen = {v: float(m["chosen_lr"]) for v, m in doc["methods"].items()}
+        stale = sorted(v for v, m in doc["methods"].items() if v in METHOD_VARIANTS
+                       and sorted(float(t["lr"]) for t in m.get("trials", [])) != sorted(tuning_grid(v)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TaafError(f"{path}: not a tuning file written by taaf study --tune ({exc})") from None
     if doc.get("dataset") != cfg.dataset:
@@ -184,20 +215,11 @@ def with_tuned_lrs(cfg, out):
     if tuned != ours:
         raise TaafError(f"{path} was tuned with {tuned}, this study uses {ours}: pass the same --epochs "
                         f"(and T), rerun --tune, or use another --out")
-    stale = sorted(v for v, m in doc["methods"].items() if v in METHOD_VARIANTS
-                   and sorted(float(t["lr"]) for t in m.get("trials", [])) != sorted(_grid(v)))
     if stale:
-        print(f"note: {path} tried other rates than today's grid for {', '.join(stale)}: "
-              f"rerun with --tune to add the missing trials (finished ones are reused)")
+        print(f"note: {path} tried other rates than today's grid for {', '.join(stale)}: taaf study --tune "
+              f"adds the missing trials (finished ones are reused); a method whose chosen rate then changes "
+              f"retrains its runs (and its ablations') at the new rate")
     return replace(cfg, lrs=tuple(sorted(chosen.items())))
-
-
-def _grid(name: str) -> tuple[float, ...]:
-    """The learning rates ``taaf study --tune`` tries for method ``name`` (by its optimizer)."""
-    from benchmarks.study.protocol import TUNING_LRS, variant
-    from taaf.config import TrainConfig
-
-    return TUNING_LRS[variant(name).train_config(TrainConfig()).optimizer]
 
 
 def _tuning_budget(budget: dict, steps) -> dict:

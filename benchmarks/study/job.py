@@ -46,7 +46,7 @@ class RunResult:
     val: dict[str, float]
     selected_epoch: int
     epochs_to_target: int | None  # first epoch whose val fused accuracy reached the study's absolute target
-    stopped_epoch: int  # the last epoch trained (early stopping ends runs before the cap)
+    stopped_epoch: int  # the last epoch trained and evaluated (early stopping ends runs before the cap)
     correct: str  # fused test predictions of the kept model, one '1' / '0' per sample (paired bootstrap)
     synops: float  # per inference on the test split (NeuroBench effective ACs + MACs, chip only)
     effective_acs: float
@@ -58,6 +58,7 @@ class RunResult:
     attention: Attention | None = None
     lr: float = 0.0  # the learning rate it trained with
     trial: bool = False  # a tuning trial (its lr was the job's own)
+    diverged_epoch: int | None = None  # loss or weights non-finite there: training stopped (stopped_epoch before it)
 
     @property
     def job(self) -> Job:
@@ -125,7 +126,7 @@ def run_job(cfg: StudyConfig, job: Job, device: str = "cpu") -> RunResult:
                   "importance": {m: e.importance[m] for m in MODALITIES},
                   "coefficient": {m: e.coefficient[m] for m in MODALITIES},
                   "attention_entropy": dict(e.attention_entropy)} for e in result.history],
-        attention=attention, lr=train_cfg.lr, trial=job.lr is not None,
+        attention=attention, lr=train_cfg.lr, trial=job.lr is not None, diverged_epoch=result.diverged_epoch,
     )
 
 

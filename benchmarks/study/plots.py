@@ -1,5 +1,5 @@
-"""The study's four figures: accuracy over epochs, modulation coefficients, accuracy vs T,
-attention over time. Curves are means over seeds of the *validation* split (what training
+"""The study's five figures: accuracy over epochs, modulation coefficients, accuracy vs T,
+attention over time on test samples, and the attention's entropy during training. Curves are means over seeds of the *validation* split (what training
 saw for model selection); the shaded band is the min-max over seeds."""
 from __future__ import annotations
 

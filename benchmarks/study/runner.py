@@ -70,10 +70,23 @@ def reusable(cfg: StudyConfig, out: Path, job: Job) -> RunResult | None:
     return None
 
 
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that ended without a result. ``diverged``: its training diverged in the first epoch
+    (:class:`~taaf.training.trainer.TrainingDiverged`), which a tuning trial at too high a rate
+    may do; tuning records that as the trial's outcome instead of stopping on it."""
+
+    key: str
+    reason: str  # one line
+    diverged: bool = False
+
+
 def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | None = None,
-              log: Callable[[str], None] = print, jobs: list[Job] | None = None) -> tuple[list[RunResult], Execution]:
+              log: Callable[[str], None] = print, jobs: list[Job] | None = None,
+              diverged_ok: bool = False) -> tuple[list[RunResult | None], Execution]:
     """Run every job of ``cfg`` (or ``jobs``: the tuning trials) not already in ``out/runs``;
-    return all results in job order."""
+    return all results in job order. With ``diverged_ok`` a job that diverged in its first epoch
+    gives None (nothing is saved: a rerun tries it again) instead of failing the study."""
     jobs = cfg.jobs() if jobs is None else jobs
     done = {job.key: r for job in jobs if (r := reusable(cfg, out, job)) is not None}
     pending = [job for job in jobs if job.key not in done]
@@ -82,26 +95,31 @@ def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | N
     log(f"study: {len(jobs)} runs ({len(done)} already done), {workers} worker(s) on {device}")
     start = time.perf_counter()
     failures: list[str] = []
+    diverged: set[str] = set()
     # closing(): an exception in this loop (a signal's SystemExit included) closes the generator at
     # once, which leaves its pool block and terminates the workers.
     with contextlib.closing(_execute(cfg, pending, device, workers)) as finished:
         for i, result in enumerate(finished, start=1):
-            if isinstance(result, str):
-                failures.append(result)
-                log(f"[{i}/{len(pending)}] FAILED {result}")
+            if isinstance(result, JobFailure):
+                if result.diverged and diverged_ok:
+                    diverged.add(result.key)
+                else:
+                    failures.append(f"{result.key}: {result.reason}")
+                log(f"[{i}/{len(pending)}] {'DIVERGED' if result.diverged else 'FAILED'} {result.key}: {result.reason}")
                 continue
             atomic_write_bytes(run_path(out, result.job), json.dumps(result.as_dict()).encode())
             done[result.job.key] = result
+            diverged = "" if result.diverged_epoch is None else f", diverged in epoch {result.diverged_epoch}"
             log(f"[{i}/{len(pending)}] {result.job.key}: test fused {result.test['fused']:.3f} audio "
                 f"{result.test['audio']:.3f} visual {result.test['visual']:.3f}, {result.synops / 1e3:.0f}k SynOps, "
-                f"{result.train_seconds:.0f} s")
+                f"{result.train_seconds:.0f} s{diverged}")
     wall = time.perf_counter() - start
     if failures:
         raise TaafError(f"{len(failures)} of {len(pending)} runs failed (the other runs are saved in {out}/runs; "
                         f"rerunning retries only the failed ones): " + "; ".join(failures))
     execution = Execution(device=device, workers=workers, threads_per_worker=1 if workers > 1 else _threads(),
                           wall_seconds=wall, jobs_run=len(pending), jobs_reused=len(jobs) - len(pending))
-    return [done[job.key] for job in jobs], execution
+    return [done.get(job.key) for job in jobs], execution  # None only for a tolerated divergence
 
 
 def _threads() -> int:
@@ -111,7 +129,7 @@ def _threads() -> int:
 
 
 def _execute(cfg: StudyConfig, jobs: list[Job], device: str, workers: int):
-    """Each job's :class:`RunResult`, or a one-line ``"<job key>: <why>"`` when it failed."""
+    """Each job's :class:`RunResult`, or its :class:`JobFailure`."""
     if not jobs:
         return
     if workers == 1:
@@ -147,13 +165,17 @@ def _init_worker(parent_pid: int) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _worker(args: tuple[StudyConfig, Job, str]) -> RunResult | str:
-    """Run one job; a failure comes back as one line naming the job (never raised: see the module doc)."""
+def _worker(args: tuple[StudyConfig, Job, str]) -> RunResult | JobFailure:
+    """Run one job; a failure comes back as a :class:`JobFailure` (never raised: see the module doc)."""
+    from taaf.training.trainer import TrainingDiverged
+
     cfg, job, device = args
     try:
         return run_job(cfg, job, device)
+    except TrainingDiverged as exc:
+        return JobFailure(job.key, str(exc), diverged=True)
     except TaafError as exc:
-        return f"{job.key}: {exc}"
+        return JobFailure(job.key, str(exc))
     except Exception as exc:  # a bug, not a user error: keep the trace for the report
         traceback.print_exc(file=sys.stderr)
-        return f"{job.key}: {type(exc).__name__}: {exc}"
+        return JobFailure(job.key, f"{type(exc).__name__}: {exc}")

@@ -2,8 +2,9 @@
 bootstrap confidence intervals, the floors beside them.
 
 The results file (schema ``taaf-study/2``) holds the protocol, where it ran, the floors, one row
-per (variant, setting, T) and the paired comparisons (each variant against its baseline:
-:data:`REFERENCE` for a method, the ablated design for an ablation);
+per (variant, setting, T), the paired comparisons (each variant against its baseline:
+:data:`REFERENCE` for a method, the ablated design for an ablation) and the attention rows
+(per TAAF variant and setting: did the modality attention collapse, did the coefficients move);
 :func:`markdown` renders the same rows as the tables the README shows. Nothing here trains or
 reads data.
 

@@ -67,6 +67,7 @@ class TrainResult:
     model: AVNetwork
     history: list[EpochRecord] = field(default_factory=list)
     selected_epoch: int = 0
+    diverged_epoch: int | None = None  # the epoch whose loss or weights became non-finite (training stopped there)
 
     def summary(self) -> dict:
         """Selected epoch with its val and test accuracies, for checkpoint summaries."""
@@ -319,8 +320,10 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
         # Loss and accuracy over every rank's shard, not just rank 0's (a collective: all ranks).
         loss_sum, correct, seen = world.sum(
             torch.tensor([sums["loss"], sums["correct"], sums["seen"]], dtype=torch.float64, device=device)).tolist()
-        if not math.isfinite(loss_sum):  # the same all-reduced number on every rank: all stop together
-            _report_divergence(result, cfg, epoch, progress and world.is_main)
+        # The all-reduced loss and the (replicated) weights are the same on every rank: all ranks
+        # take the same decision. The weights catch a last step that broke them after a finite loss.
+        if not (math.isfinite(loss_sum) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+            _stop_diverged(result, cfg, epoch, world.is_main)
             break
         if world.is_main:
             val, test = evaluate(model, data.val), evaluate(model, data.test)
@@ -362,18 +365,21 @@ def _train(data: MultimodalDataset, cfg: TrainConfig, model_cfg: ModelConfig, wo
 
 
 class TrainingDiverged(TaafError):
-    """The loss became NaN or infinite before any epoch could be kept: the learning rate is too
-    high for this model (a tuning grid's top rate can do this); a lower ``--lr`` is the fix."""
+    """The loss or the weights became NaN or infinite in the first epoch, before any epoch could
+    be kept: the learning rate is too high for this model (a tuning grid's top rate can do this)."""
 
 
-def _report_divergence(result: TrainResult, cfg: TrainConfig, epoch: int, show: bool) -> None:
-    """Stop at a non-finite loss: later epochs would only train NaN weights. The best epoch so far
-    stays the kept one (recorded as usual); with none kept yet there is no model to return."""
-    if not result.selected_epoch:
-        raise TrainingDiverged(f"training diverged in epoch {epoch} (non-finite loss) at lr {cfg.lr:g} "
-                               f"before any epoch could be kept: lower --lr")
-    if show:
-        tqdm.write(f"epoch {epoch:3d}  non-finite loss at lr {cfg.lr:g}: training stopped, "
+def _stop_diverged(result: TrainResult, cfg: TrainConfig, epoch: int, is_main: bool) -> None:
+    """Stop at a non-finite loss or weights: later epochs would only train NaN weights. From epoch
+    2 on, the best epoch so far stays the kept one and ``diverged_epoch`` records the stop; in
+    epoch 1 there is no model to return. Decided from ``epoch`` alone, which every rank shares
+    (only rank 0 evaluates, so only it knows the kept epoch)."""
+    if epoch == 1:
+        raise TrainingDiverged(f"training diverged in epoch 1 (non-finite loss or weights) at lr {cfg.lr:g}, "
+                               "before any epoch could be kept: use a lower learning rate")
+    result.diverged_epoch = epoch
+    if is_main:  # shown even without a progress bar: a run that stopped early for this reason must say so
+        tqdm.write(f"epoch {epoch:3d}  non-finite loss or weights at lr {cfg.lr:g}: training stopped, "
                    f"keeping epoch {result.selected_epoch}")
 
 
