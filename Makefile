@@ -54,7 +54,7 @@ test: $(STAMP)
 STUDY_METHODS = taaf taaf-fused concat concat-aux ogm-ge ogm-ge-published
 STUDY_ABLATIONS = taaf-fused-no-warp taaf-fused-no-lr-mod taaf-fused-no-step-loss
 # AV-Digits' audio-dominant preset is where the fused design's modality attention collapses.
-STUDY_AV_DIGITS_EXTRA = taaf-fused-entropy
+STUDY_AV_DIGITS_EXTRA = taaf-fused-entropy-0.5 taaf-fused-entropy-0.05
 
 study: $(STAMP)
 	$(VENV)/bin/taaf study --tune --variants $(STUDY_METHODS)
