@@ -312,7 +312,8 @@ def test_taaf_study_quick_writes_results_table_and_plots(tmp_path: Path, capsys)
     assert {(a["variant"], a["setting"]) for a in attention} == {
         (v, s) for v in VARIANT_NAMES if v.startswith("taaf") for s in doc["protocol"]["settings"]}
     for a in attention:
-        runs = [json.loads(p.read_text()) for p in (out / "runs").glob(f"{a['variant']}__{a['setting']}__T4__s*.json")]
+        runs = [json.loads(p.read_text()) for p in (out / "runs").glob(f"{a['variant']}__{a['setting']}__T{doc['protocol']['steps']}__s*.json")]
+        assert runs
         assert a["modality_entropy_last"]["mean"] == pytest.approx(
             sum(r["history"][-1]["attention_entropy"]["modality"] for r in runs) / len(runs))
         assert 0 <= a["modality_entropy_min"]["mean"] <= 1 + 1e-6 and 0 < a["k_visual_last"]["mean"] <= 1
