@@ -95,24 +95,21 @@ def run_study(cfg: StudyConfig, out: Path, device: str = "cpu", workers: int | N
     log(f"study: {len(jobs)} runs ({len(done)} already done), {workers} worker(s) on {device}")
     start = time.perf_counter()
     failures: list[str] = []
-    diverged: set[str] = set()
     # closing(): an exception in this loop (a signal's SystemExit included) closes the generator at
     # once, which leaves its pool block and terminates the workers.
     with contextlib.closing(_execute(cfg, pending, device, workers)) as finished:
         for i, result in enumerate(finished, start=1):
             if isinstance(result, JobFailure):
-                if result.diverged and diverged_ok:
-                    diverged.add(result.key)
-                else:
+                if not (result.diverged and diverged_ok):  # a tolerated divergence stays None below
                     failures.append(f"{result.key}: {result.reason}")
                 log(f"[{i}/{len(pending)}] {'DIVERGED' if result.diverged else 'FAILED'} {result.key}: {result.reason}")
                 continue
             atomic_write_bytes(run_path(out, result.job), json.dumps(result.as_dict()).encode())
             done[result.job.key] = result
-            diverged = "" if result.diverged_epoch is None else f", diverged in epoch {result.diverged_epoch}"
+            stop = "" if result.diverged_epoch is None else f", diverged in epoch {result.diverged_epoch}"
             log(f"[{i}/{len(pending)}] {result.job.key}: test fused {result.test['fused']:.3f} audio "
                 f"{result.test['audio']:.3f} visual {result.test['visual']:.3f}, {result.synops / 1e3:.0f}k SynOps, "
-                f"{result.train_seconds:.0f} s{diverged}")
+                f"{result.train_seconds:.0f} s{stop}")
     wall = time.perf_counter() - start
     if failures:
         raise TaafError(f"{len(failures)} of {len(pending)} runs failed (the other runs are saved in {out}/runs; "
